@@ -1,0 +1,308 @@
+"""Load OHLCV data from what users really bring, and cut it into training windows.
+
+`load_ohlcv` accepts a CSV or Parquet file, a DataFrame, a `datasets.Dataset`, or a Hub dataset id,
+and returns float64 columns `open, high, low, close, volume` (those present; `close` is required) on
+a UTC `DatetimeIndex` named `timestamp`, oldest first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+OHLCV = ("open", "high", "low", "close", "volume")
+TIME_COLUMNS = ("timestamp", "datetime", "date", "time", "open_time", "unix")
+_HOUR_AM_PM = re.compile(r"^\d{4}-\d{2}-\d{2} \d{1,2}-[AP]M$")
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+def sample_path() -> Path:
+    """Path of the embedded sample: BTC-USD daily candles, 2014-09-17 to 2024-03-31 (Yahoo Finance)."""
+    return Path(str(resources.files("lstm_forecaster") / "data" / "BTC-USD.csv"))
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (recorded in `training_args.json`)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_ohlcv(source, *, revision: str | None = None, split: str = "train") -> pd.DataFrame:
+    """Load OHLCV candles and normalise them.
+
+    Parameters
+    ----------
+    source : str, Path, pd.DataFrame or datasets.Dataset
+        A `.csv`/`.parquet` file, a DataFrame, a `datasets` dataset, or a Hub dataset id (`user/name`).
+    revision : str, optional
+        Branch, tag or commit of a Hub dataset.
+    split : str
+        Split of a Hub dataset.
+
+    Returns
+    -------
+    pd.DataFrame
+        float64 columns among `open, high, low, close, volume`, indexed by UTC timestamps, oldest
+        first, exact duplicate rows dropped.
+
+    Raises
+    ------
+    ValueError
+        For an unreadable file, a missing `close` or time column, non-numeric or non-positive prices,
+        a high below its low, or two different candles at one timestamp.
+    """
+    return normalize_ohlcv(_read(source, revision=revision, split=split))
+
+
+def _read(source, *, revision: str | None, split: str) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    if hasattr(source, "to_pandas") and not isinstance(source, (str, Path)):
+        return source.to_pandas()
+    path = Path(source)
+    if path.is_file():
+        suffix = path.suffix.lower()
+        try:
+            if suffix in (".parquet", ".pq"):
+                return pd.read_parquet(path)
+            return _read_csv(path.read_bytes())
+        except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+            raise ValueError(f"cannot read {path} as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'}: {e}") from e
+    if path.exists():
+        raise ValueError(f"{path} is not a file; give a CSV or Parquet file")
+    if isinstance(source, str) and _HUB_ID.match(source) and not source.endswith((".csv", ".parquet")):
+        return _read_hub_dataset(source, revision=revision, split=split)
+    raise ValueError(f"no such file: {source} (give a CSV or Parquet file, a DataFrame, or a Hub dataset id user/name)")
+
+
+def _read_csv(raw: bytes) -> pd.DataFrame:
+    text = raw.decode("utf-8-sig")
+    first, _, rest = text.partition("\n")
+    # Some exports (CryptoDataDownload) put a URL on the first line, before the header.
+    if "," not in first or first.lower().startswith(("http", "www.")):
+        text = rest
+    if not text.strip():
+        raise ValueError("the file has no rows")
+    return pd.read_csv(io.StringIO(text))
+
+
+def _read_hub_dataset(repo_id: str, *, revision: str | None, split: str) -> pd.DataFrame:
+    import datasets
+
+    dataset = datasets.load_dataset(repo_id, revision=revision, split=split)
+    frame = dataset.to_pandas()
+    frame.attrs["hub_dataset"] = {"id": repo_id, "revision": revision, "split": split}
+    return frame
+
+
+def _snake(name) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+
+
+def _rename_columns(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.rename(columns=_snake)
+    if "close" not in df.columns and "adj_close" in df.columns:
+        df = df.rename(columns={"adj_close": "close"})
+    if "volume" not in df.columns:
+        # Exchange exports give volume in the base and in the quote asset ("Volume BTC",
+        # "Volume USDT"): the first one listed is the base asset's.
+        candidates = [c for c in df.columns if c.startswith("volume_")]
+        if candidates:
+            df = df.rename(columns={candidates[0]: "volume"})
+    return df
+
+
+def _parse_unix(values: pd.Series) -> pd.DatetimeIndex:
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    if np.isnan(numbers).any():
+        row = int(np.flatnonzero(np.isnan(numbers))[0])
+        raise ValueError(f"column 'unix' has a non-numeric value {values.iloc[row]!r} at row {row}")
+    # Seconds, milliseconds and microseconds may be mixed in one file.
+    seconds = np.where(numbers > 1e14, numbers / 1e6, np.where(numbers > 1e11, numbers / 1e3, numbers))
+    return pd.DatetimeIndex(pd.to_datetime(seconds, unit="s", utc=True))
+
+
+def _parse_dates(values: pd.Series, column: str) -> pd.DatetimeIndex:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values, utc=True)
+        return pd.DatetimeIndex(parsed)
+    if pd.api.types.is_numeric_dtype(values):
+        return _parse_unix(values)
+    text = values.astype("string").str.strip()
+    am_pm = text.str.match(_HOUR_AM_PM.pattern).fillna(False).to_numpy(dtype=bool)
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if am_pm.any():
+        parsed[am_pm] = pd.to_datetime(text[am_pm], format="%Y-%m-%d %I-%p", utc=True, errors="coerce")
+    if (~am_pm).any():
+        parsed[~am_pm] = pd.to_datetime(text[~am_pm], format="ISO8601", utc=True, errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"column '{column}' has an unreadable timestamp {values.iloc[row]!r} at row {row}; "
+            "accepted: ISO dates, 'YYYY-MM-DD HH-AM', unix seconds or milliseconds"
+        )
+    return pd.DatetimeIndex(parsed)
+
+
+def _timestamps(df: pd.DataFrame) -> pd.DatetimeIndex:
+    if isinstance(df.index, pd.DatetimeIndex):
+        index = df.index
+        return index.tz_convert("UTC") if index.tz is not None else index.tz_localize("UTC")
+    if "unix" in df.columns:
+        return _parse_unix(df["unix"])
+    for column in TIME_COLUMNS:
+        if column in df.columns:
+            return _parse_dates(df[column], column)
+    raise ValueError(
+        f"no time column; expected one of {', '.join(TIME_COLUMNS)} or a DatetimeIndex; "
+        f"found: {', '.join(map(str, df.columns))}"
+    )
+
+
+def normalize_ohlcv(df: pd.DataFrame) -> pd.DataFrame:
+    """Normalise names, timestamps, order and types of an OHLCV frame; see `load_ohlcv`."""
+    attrs = dict(df.attrs)
+    df = _rename_columns(df)
+    if "close" not in df.columns:
+        raise ValueError(f"missing column 'close'; found: {', '.join(map(str, df.columns)) or 'no columns'}")
+    index = _timestamps(df)
+    columns = [c for c in OHLCV if c in df.columns]
+    out = pd.DataFrame(index=pd.DatetimeIndex(index, name="timestamp"))
+    for column in columns:
+        raw = df[column]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"column '{column}' has a non-numeric value {raw.iloc[row]!r} at row {row} ({index[row]})")
+        out[column] = values.to_numpy(dtype="float64")
+    for column in columns:
+        values = out[column].to_numpy()
+        bad = values < 0 if column == "volume" else values <= 0
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            kind = "negative" if column == "volume" else "non-positive"
+            raise ValueError(f"column '{column}' has a {kind} value {values[row]} at {out.index[row]}")
+    if "high" in out.columns and "low" in out.columns:
+        bad = (out["high"] < out["low"]).to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"high below low at {out.index[row]}: high {out['high'].iloc[row]} < low {out['low'].iloc[row]}"
+            )
+    out = out.sort_index(kind="stable")
+    repeated = out.index.duplicated(keep="first")
+    if repeated.any():
+        # A repeated timestamp is the same candle again: exactly, or from an export that overlaps
+        # two formats (rounded prices, revised volume). Keep its first row in the file's order.
+        # Prices more than 1 % apart are different candles: an error.
+        prices = [c for c in ("open", "high", "low", "close") if c in out.columns]
+        first = out[prices][~repeated].reindex(out.index[repeated]).to_numpy()
+        again = out[prices][repeated].to_numpy()
+        differs = ~np.isclose(again, first, rtol=1e-2, atol=0.0).all(axis=1)
+        if differs.any():
+            stamp = out.index[repeated][int(np.flatnonzero(differs)[0])]
+            raise ValueError(f"two different candles at {stamp}; keep one row per timestamp")
+        out = out[~repeated]
+    out.attrs = attrs
+    return out
+
+
+def utc_timestamp(value) -> pd.Timestamp:
+    """A timestamp-like value as a UTC `pd.Timestamp` (naive values are taken as UTC)."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+
+
+def check_length(df: pd.DataFrame, needed: int, what: str) -> None:
+    """Raise `ValueError` when `df` has fewer than `needed` rows."""
+    if len(df) < needed:
+        raise ValueError(f"too few rows: {len(df)} given, {what} needs at least {needed}")
+
+
+def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
+    """The data's own frequency: the most common spacing between the last (up to 200) timestamps."""
+    if len(index) < 2:
+        raise ValueError("need at least 2 timestamps to infer the data's frequency")
+    diffs = pd.Series(index[-201:]).diff().dropna()
+    return pd.Timedelta(diffs.mode().iloc[0])
+
+
+def sliding_windows(values: np.ndarray, length: int) -> np.ndarray:
+    """Every run of `length` consecutive rows of a (rows, features) array, as a read-only view.
+
+    Returns an array of shape (rows - length + 1, length, features) that shares memory with
+    `values`: memory grows with the rows, not rows x length.
+    """
+    if values.ndim != 2:
+        raise ValueError(f"values must be 2-D (rows, features). Got shape {values.shape}.")
+    if len(values) < length:
+        raise ValueError(f"too few rows: {len(values)} given, a window needs {length}")
+    return np.lib.stride_tricks.sliding_window_view(values, length, axis=0).transpose(0, 2, 1)
+
+
+class Samples:
+    """Features, targets and bases of one series, aligned row by row; windows are cut on demand.
+
+    Row i is a forecast origin when it closes a full window (i >= context_length - 1). Its target for
+    step k (1..horizon) is, for target `close`/`volume`, that column k rows later; for `log_return`,
+    log(close[i + k] / close[i]). Targets beyond the data are NaN.
+
+    Parameters
+    ----------
+    df : pd.DataFrame
+        OHLCV rows from `load_ohlcv`.
+    features, target, context_length, horizon
+        As in `LSTMForecasterConfig`.
+    """
+
+    def __init__(self, df: pd.DataFrame, features: list[str], target: str, context_length: int, horizon: int):
+        from .features import compute_features, warmup_rows
+
+        quantity = "volume" if target == "volume" else "close"
+        if quantity not in df.columns:
+            raise ValueError(f"missing column '{quantity}' for target '{target}'; found: {', '.join(df.columns)}")
+        check_length(df, warmup_rows(features) + context_length, f"context_length {context_length} plus the features' warm-up")
+        frame = compute_features(df, features)
+        self.index = frame.index
+        self.features = np.ascontiguousarray(frame.to_numpy(dtype="float64"))
+        self.context_length = context_length
+        self.horizon = horizon
+        self.target = target
+        # The real value of the target quantity at each row: the base of naive forecasts.
+        self.base = df[quantity].to_numpy(dtype="float64")[len(df) - len(frame) :]
+        n = len(self.base)
+        ahead = np.full((n, horizon), np.nan)
+        for k in range(1, horizon + 1):
+            ahead[: n - k, k - 1] = self.base[k:]
+        self.targets = np.log(ahead / self.base[:, None]) if target == "log_return" else ahead
+        self._windows = sliding_windows(self.features, context_length)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def origins(self, first: int = 0, last: int | None = None, complete: bool = True) -> np.ndarray:
+        """Origin rows in [first, last] (inclusive), with full windows and, if `complete`, all targets known."""
+        first = max(first, self.context_length - 1)
+        last = len(self) - 1 if last is None else last
+        if complete:
+            last = min(last, len(self) - 1 - self.horizon)
+        return np.arange(first, last + 1)
+
+    def windows(self, origins: np.ndarray) -> np.ndarray:
+        """Raw (batch, context_length, features) windows ending at `origins`."""
+        return self._windows[np.asarray(origins) - (self.context_length - 1)]
+
+    def window_base(self, origins: np.ndarray) -> np.ndarray:
+        """The target quantity's value at the first row of each window (base of `window` scaling)."""
+        return self.base[np.asarray(origins) - (self.context_length - 1)]

@@ -1,0 +1,1042 @@
+"""Honest held-out evaluation of forecasts in price (or volume) units.
+
+Everything here works on a *backtest frame*: a :class:`pandas.DataFrame` with one row per
+rolling-origin forecast point ``(origin, step)``:
+
+``origin``
+    tz-aware UTC timestamp of the last observed row of the input window.
+``step``
+    integer horizon step, ``1..H``.
+``timestamp``
+    the target time of that step.
+``base``
+    the last *real* observed value of the target quantity at the origin (the close at the origin).
+``actual``
+    the real value at ``timestamp``.
+``forecast``
+    the model's point forecast, in the same units as ``actual``.
+``q<level>``
+    optional, one column per quantile level, named ``f"q{level:g}"`` (``q0.1``, ``q0.5``, ``q0.9``).
+
+Every metric of the model is reported beside naive baselines computed on exactly the same points,
+causally from the real series (a baseline at an origin reads only values at or before that origin),
+with every fitted statistic taken from the training split only.
+
+This module depends only on numpy, pandas, scipy and (lazily, for plots) matplotlib; it imports no
+other module of the package, so the model code can call into it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "baseline_forecasts",
+    "diebold_mariano",
+    "direction_metrics",
+    "evaluate_backtest",
+    "interval_coverage",
+    "mae",
+    "mape",
+    "mase",
+    "metrics_table",
+    "pinball_loss",
+    "plot_forecast",
+    "plot_percent_change",
+    "quantile_column",
+    "rmse",
+    "validate_backtest_frame",
+]
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("origin", "step", "timestamp", "base", "actual", "forecast")
+"""Columns every backtest frame must carry."""
+
+POINT_BASELINES: tuple[str, ...] = ("naive_last", "drift", "moving_average")
+QUANTILE_BASELINES: tuple[str, ...] = ("constant_quantile", "rolling_volatility")
+
+
+# --------------------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------------------
+
+
+def _as_1d(values: Any, name: str) -> np.ndarray:
+    """Return ``values`` as a finite 1-D float array or raise ``ValueError`` naming it."""
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric; got {type(values).__name__}.") from exc
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; at least one point is needed.")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name} holds {int(bad.sum())} non-finite value(s) (first at position {first}: "
+            f"{arr[first]}); only finite numbers are accepted."
+        )
+    return arr
+
+
+def _paired(*named: tuple[str, Any]) -> list[np.ndarray]:
+    """Convert several named arrays with :func:`_as_1d` and check they have one length."""
+    arrays = [_as_1d(values, name) for name, values in named]
+    lengths = {name: arr.size for (name, _), arr in zip(named, arrays, strict=True)}
+    if len(set(lengths.values())) > 1:
+        detail = ", ".join(f"{name}={n}" for name, n in lengths.items())
+        raise ValueError(f"inputs must have the same length; got {detail}.")
+    return arrays
+
+
+def quantile_column(level: float) -> str:
+    """Name of the backtest-frame column holding quantile ``level`` (``0.1`` -> ``"q0.1"``)."""
+    return f"q{float(level):g}"
+
+
+def _check_levels(levels: Sequence[float] | np.ndarray) -> list[float]:
+    """Validate quantile levels: non-empty, finite, inside (0, 1), strictly increasing."""
+    try:
+        arr = np.asarray(levels, dtype=float).ravel()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"quantile levels must be numbers in (0, 1); got {levels!r}.") from exc
+    if arr.size == 0:
+        raise ValueError("quantile levels are empty; give at least one level in (0, 1).")
+    outside = arr[~((arr > 0.0) & (arr < 1.0))]
+    if outside.size:
+        raise ValueError(
+            f"quantile levels must lie strictly between 0 and 1; got {outside.tolist()} in {arr.tolist()}."
+        )
+    if arr.size > 1 and not np.all(np.diff(arr) > 0):
+        raise ValueError(f"quantile levels must be sorted strictly increasing without repeats; got {arr.tolist()}.")
+    return [float(x) for x in arr]
+
+
+def validate_backtest_frame(frame: pd.DataFrame, quantiles: Sequence[float] | None = None) -> list[float]:
+    """Check a backtest frame against the input contract.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Backtest frame (see the module docstring for its columns).
+    quantiles : sequence of float, optional
+        Quantile levels whose ``q<level>`` columns must be present.
+
+    Returns
+    -------
+    list of float
+        The validated quantile levels (empty when ``quantiles`` is None).
+
+    Raises
+    ------
+    ValueError
+        If a required column is missing, ``base``/``actual``/``forecast`` or a quantile column holds
+        NaN or infinity, ``step`` is not a positive integer, ``origin`` or ``timestamp`` are not
+        datetimes, a target timestamp is not after its origin, an ``(origin, step)`` pair repeats, or
+        the quantile levels are outside (0, 1) or unsorted.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"backtest frame must be a pandas DataFrame; got {type(frame).__name__}.")
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"backtest frame is missing column(s) {missing}; required: {list(REQUIRED_COLUMNS)}; "
+            f"found: {[str(c) for c in frame.columns]}."
+        )
+    if len(frame) == 0:
+        raise ValueError("backtest frame has no rows; at least one (origin, step) point is needed.")
+    for col in ("base", "actual", "forecast"):
+        _as_1d(frame[col].to_numpy(), f"column {col!r}")
+    for col in ("origin", "timestamp"):
+        if not pd.api.types.is_datetime64_any_dtype(frame[col]):
+            raise ValueError(f"column {col!r} must hold datetimes (tz-aware UTC); got dtype {frame[col].dtype}.")
+        if frame[col].isna().any():
+            raise ValueError(f"column {col!r} holds missing timestamps (NaT).")
+    steps = np.asarray(frame["step"], dtype=float)
+    if not np.all(np.isfinite(steps)) or np.any(steps < 1) or np.any(steps != np.round(steps)):
+        bad = frame["step"][~(np.isfinite(steps) & (steps >= 1) & (steps == np.round(steps)))]
+        raise ValueError(f"column 'step' must hold integers >= 1; got {bad.iloc[0]!r} (and {len(bad) - 1} more).")
+    not_after = frame["timestamp"] <= frame["origin"]
+    if not_after.any():
+        row = frame[not_after].iloc[0]
+        raise ValueError(
+            f"column 'timestamp' must be after 'origin'; got timestamp {row['timestamp']} for origin {row['origin']}."
+        )
+    if frame.duplicated(["origin", "step"]).any():
+        dup = frame[frame.duplicated(["origin", "step"])].iloc[0]
+        raise ValueError(f"(origin, step) pairs must be unique; ({dup['origin']}, {dup['step']}) repeats.")
+    if quantiles is None:
+        return []
+    levels = _check_levels(quantiles)
+    names = [quantile_column(q) for q in levels]
+    missing_q = [n for n in names if n not in frame.columns]
+    if missing_q:
+        found = [str(c) for c in frame.columns if str(c).startswith("q")]
+        raise ValueError(
+            f"backtest frame is missing quantile column(s) {missing_q} for levels {levels}; "
+            f'columns are named f"q{{level:g}}"; quantile columns found: {found}.'
+        )
+    for name in names:
+        _as_1d(frame[name].to_numpy(), f"column {name!r}")
+    return levels
+
+
+def _utc_index(index: pd.Index, name: str) -> pd.DatetimeIndex:
+    if not isinstance(index, pd.DatetimeIndex):
+        raise ValueError(f"{name} must have a DatetimeIndex; got {type(index).__name__}.")
+    if index.tz is None:
+        raise ValueError(f"{name} index must be tz-aware (UTC); got a naive DatetimeIndex.")
+    return index.tz_convert("UTC")
+
+
+def _utc_timestamp(value: Any, name: str) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    if ts is pd.NaT or pd.isna(ts):
+        raise ValueError(f"{name} must be a timestamp; got {value!r}.")
+    if ts.tz is None:
+        raise ValueError(f"{name} must be tz-aware (UTC); got naive {ts}.")
+    return ts.tz_convert("UTC")
+
+
+def _utc_values(column: pd.Series, name: str) -> pd.DatetimeIndex:
+    idx = pd.DatetimeIndex(column)
+    if idx.tz is None:
+        raise ValueError(f"column {name!r} must be tz-aware (UTC); got naive timestamps.")
+    return idx.tz_convert("UTC")
+
+
+def _check_history(history: pd.Series) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    if not isinstance(history, pd.Series):
+        raise ValueError(f"history must be a pandas Series; got {type(history).__name__}.")
+    index = _utc_index(history.index, "history")
+    if index.has_duplicates:
+        raise ValueError(f"history index has duplicate timestamps, e.g. {index[index.duplicated()][0]}.")
+    if not index.is_monotonic_increasing:
+        raise ValueError("history index must be sorted oldest first.")
+    values = _as_1d(history.to_numpy(), "history")
+    return index, values
+
+
+# --------------------------------------------------------------------------------------------------
+# point metrics
+# --------------------------------------------------------------------------------------------------
+
+
+def mae(actual: Any, pred: Any) -> float:
+    """Mean absolute error.
+
+    Parameters
+    ----------
+    actual, pred : array-like, shape (n,)
+        Real values and forecasts, same units.
+
+    Returns
+    -------
+    float
+        ``mean(|actual - pred|)``, in the units of the inputs.
+    """
+    a, p = _paired(("actual", actual), ("pred", pred))
+    return float(np.mean(np.abs(a - p)))
+
+
+def rmse(actual: Any, pred: Any) -> float:
+    """Root mean squared error, ``sqrt(mean((actual - pred)**2))``, in the units of the inputs."""
+    a, p = _paired(("actual", actual), ("pred", pred))
+    return float(np.sqrt(np.mean((a - p) ** 2)))
+
+
+def mape(actual: Any, pred: Any) -> float:
+    """Mean absolute percentage error, in percent: ``100 * mean(|actual - pred| / |actual|)``.
+
+    Raises
+    ------
+    ValueError
+        If any ``actual`` is zero (MAPE is undefined there).
+    """
+    a, p = _paired(("actual", actual), ("pred", pred))
+    zero = a == 0
+    if zero.any():
+        raise ValueError(
+            f"MAPE is undefined: actual is 0 at {int(zero.sum())} point(s) "
+            f"(first at position {int(np.flatnonzero(zero)[0])}); use MAE or MASE instead."
+        )
+    return float(100.0 * np.mean(np.abs(a - p) / np.abs(a)))
+
+
+def mase(actual: Any, pred: Any, naive_pred: Any) -> float:
+    """Mean absolute scaled error against a naive forecast on the same points.
+
+    ``MASE = MAE(actual, pred) / MAE(actual, naive_pred)``; below 1 the model beats the naive
+    forecast, 1.0 means a tie. Note this is the *relative* MAE on the evaluation points, not the
+    Hyndman-Koehler in-sample scaling.
+
+    Raises
+    ------
+    ValueError
+        If the naive forecast is perfect (its MAE is 0), so the ratio is undefined.
+    """
+    a, p, n = _paired(("actual", actual), ("pred", pred), ("naive_pred", naive_pred))
+    denominator = float(np.mean(np.abs(a - n)))
+    if denominator == 0.0:
+        raise ValueError("MASE is undefined: naive_pred has zero MAE on these points.")
+    return float(np.mean(np.abs(a - p))) / denominator
+
+
+def diebold_mariano(errors_model: Any, errors_baseline: Any, horizon: int = 1, power: float = 2) -> tuple[float, float]:
+    """Diebold-Mariano test of equal predictive accuracy, HLN small-sample corrected.
+
+    The loss differential is ``d_t = |e_model_t|**power - |e_baseline_t|**power``. Its long-run
+    variance uses the autocovariances up to lag ``horizon - 1`` with equal (rectangular) weights, as
+    in Diebold and Mariano (1995); the statistic is multiplied by the Harvey, Leybourne and Newbold
+    (1997) factor ``sqrt((n + 1 - 2h + h(h - 1)/n) / n)`` and compared with a Student-t with ``n - 1``
+    degrees of freedom, two-sided.
+
+    Parameters
+    ----------
+    errors_model, errors_baseline : array-like, shape (n,)
+        Forecast errors (``actual - forecast``) of the two forecasts on the same points, in time
+        order.
+    horizon : int, default 1
+        Forecast horizon ``h``; ``h - 1`` autocovariance lags enter the variance.
+    power : float, default 2
+        Loss exponent: 2 for squared error, 1 for absolute error.
+
+    Returns
+    -------
+    statistic : float
+        Negative when the model has the smaller loss.
+    p_value : float
+        Two-sided p-value.
+
+    Notes
+    -----
+    Degenerate cases, chosen so the function always answers:
+
+    * identical losses (``d`` all zero, e.g. identical errors) return ``(0.0, 1.0)``;
+    * a constant non-zero differential has zero variance and returns ``(-inf or +inf, 0.0)``;
+    * if the rectangular-window variance comes out non-positive for ``h > 1`` the test falls back to
+      ``h = 1`` (as R's ``forecast::dm.test`` does).
+
+    Raises
+    ------
+    ValueError
+        On a length mismatch, fewer than 3 points, ``horizon`` not an integer in ``[1, n)``, or
+        ``power <= 0``.
+    """
+    e1, e2 = _paired(("errors_model", errors_model), ("errors_baseline", errors_baseline))
+    n = e1.size
+    if n < 3:
+        raise ValueError(f"Diebold-Mariano test needs at least 3 points; got {n}.")
+    if isinstance(horizon, bool) or int(horizon) != horizon or not 1 <= int(horizon) < n:
+        raise ValueError(f"horizon must be an integer in [1, {n}) for {n} points; got {horizon!r}.")
+    if not (np.isfinite(power) and power > 0):
+        raise ValueError(f"power must be a positive number; got {power!r}.")
+    d = np.abs(e1) ** power - np.abs(e2) ** power
+    return _dm_from_differential(d, int(horizon))
+
+
+def _dm_from_differential(d: np.ndarray, horizon: int) -> tuple[float, float]:
+    """DM/HLN test on a loss-differential series (see :func:`diebold_mariano`)."""
+    n = d.size
+    mean = float(np.mean(d))
+    if np.all(d == d[0]):
+        if d[0] == 0:
+            return 0.0, 1.0
+        return math.copysign(math.inf, mean), 0.0
+    centred = d - mean
+    autocov = [float(np.dot(centred[k:], centred[: n - k]) / n) for k in range(horizon)]
+    variance = (autocov[0] + 2.0 * sum(autocov[1:])) / n
+    if variance <= 0.0:
+        horizon = 1
+        variance = autocov[0] / n
+    statistic = mean / math.sqrt(variance)
+    correction = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
+    statistic *= correction
+    p_value = float(2.0 * stats.t.sf(abs(statistic), df=n - 1))
+    return float(statistic), min(p_value, 1.0)
+
+
+def direction_metrics(base: Any, actual: Any, pred: Any) -> dict[str, float | int]:
+    """Up/down accuracy judged from the same real base.
+
+    The real move is up when ``actual > base`` and the predicted move is up when ``pred > base``;
+    both are measured from the *real* last value at the origin, never from the previous prediction
+    or the previous real value of another window. "Up" is the positive class. Ties count as
+    "not up": an unchanged price (``actual == base``) is a real "down", and a forecast equal to the
+    base (the naive forecast) predicts "down".
+
+    Parameters
+    ----------
+    base : array-like, shape (n,)
+        Last real value at each origin.
+    actual : array-like, shape (n,)
+        Real value at each target time.
+    pred : array-like, shape (n,)
+        Forecast at each target time.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``p_value`` (exact binomial test of the number of correct calls against 0.5,
+        **two-sided**: a direction forecast that is reliably wrong is also a signal), ``precision``,
+        ``recall``, ``f1`` (0.0 where a denominator is zero, without a warning), ``tp``, ``fp``,
+        ``tn``, ``fn``, ``n`` and ``up_share`` (fraction of real ups; the accuracy of "always up",
+        for reference).
+    """
+    b, a, p = _paired(("base", base), ("actual", actual), ("pred", pred))
+    real_up = a > b
+    pred_up = p > b
+    tp = int(np.sum(pred_up & real_up))
+    fp = int(np.sum(pred_up & ~real_up))
+    tn = int(np.sum(~pred_up & ~real_up))
+    fn = int(np.sum(~pred_up & real_up))
+    n = int(b.size)
+    correct = tp + tn
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    p_value = float(stats.binomtest(correct, n, 0.5, alternative="two-sided").pvalue)
+    return {
+        "accuracy": correct / n,
+        "p_value": p_value,
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "tp": tp,
+        "fp": fp,
+        "tn": tn,
+        "fn": fn,
+        "n": n,
+        "up_share": float(np.mean(real_up)),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# quantile metrics
+# --------------------------------------------------------------------------------------------------
+
+
+def pinball_loss(actual: Any, quantile_preds: Any, levels: Sequence[float]) -> float:
+    """Mean pinball (quantile) loss over points and levels.
+
+    For level ``q`` and error ``u = actual - pred_q`` the loss is ``max(q * u, (q - 1) * u)``.
+
+    Parameters
+    ----------
+    actual : array-like, shape (n,)
+        Real values.
+    quantile_preds : array-like, shape (n, Q)
+        Quantile forecasts, column ``j`` for ``levels[j]``.
+    levels : sequence of float, length Q
+        Quantile levels in (0, 1), strictly increasing.
+
+    Returns
+    -------
+    float
+        Mean loss, in the units of ``actual``.
+    """
+    a = _as_1d(actual, "actual")
+    lv = np.asarray(_check_levels(levels))
+    preds = np.asarray(quantile_preds, dtype=float)
+    if preds.ndim == 1 and lv.size == 1:
+        preds = preds[:, None]
+    if preds.shape != (a.size, lv.size):
+        raise ValueError(f"quantile_preds must have shape (n, Q) = ({a.size}, {lv.size}); got {preds.shape}.")
+    if not np.all(np.isfinite(preds)):
+        raise ValueError("quantile_preds holds non-finite values; only finite numbers are accepted.")
+    u = a[:, None] - preds
+    return float(np.mean(np.maximum(lv * u, (lv - 1.0) * u)))
+
+
+def interval_coverage(actual: Any, lower: Any, upper: Any) -> float:
+    """Fraction of points with ``lower <= actual <= upper``.
+
+    Crossed intervals (``lower > upper``) are not rejected; they simply cover nothing.
+    """
+    a, lo, hi = _paired(("actual", actual), ("lower", lower), ("upper", upper))
+    return float(np.mean((a >= lo) & (a <= hi)))
+
+
+# --------------------------------------------------------------------------------------------------
+# baselines
+# --------------------------------------------------------------------------------------------------
+
+
+def _log_returns(values: np.ndarray, name: str = "history") -> np.ndarray:
+    if np.any(values <= 0):
+        first = int(np.flatnonzero(values <= 0)[0])
+        raise ValueError(
+            f"{name} must be strictly positive for the log-return baselines (drift, quantiles); "
+            f"got {values[first]} at position {first}."
+        )
+    return np.diff(np.log(values))
+
+
+def baseline_forecasts(
+    frame: pd.DataFrame,
+    history: pd.Series,
+    train_end: pd.Timestamp,
+    quantiles: Sequence[float] | None = None,
+    window: int = 20,
+    vol_window: int = 30,
+) -> dict[str, pd.DataFrame]:
+    """Naive forecasts on the same ``(origin, step)`` points as a backtest frame.
+
+    Every baseline at an origin reads only ``history`` values at or before that origin (causal), and
+    every fitted statistic (the quantiles of returns) is computed on ``history[:train_end]`` only.
+    Log returns are ``r_t = log(y_t / y_{t-1})`` between consecutive rows of ``history``.
+
+    Point baselines (``forecast`` column):
+
+    ``naive_last``
+        ``base`` (no change; in price units this is also the zero-return forecast).
+    ``drift``
+        ``base * exp(step * mu)``, ``mu`` the mean log return of ``history`` up to the origin
+        (0 when the origin is the first row).
+    ``moving_average``
+        mean of the last ``window`` values of ``history`` up to and including the origin (fewer when
+        the history is shorter).
+
+    Quantile baselines (``forecast`` and one ``q<level>`` column per level), only with
+    ``quantiles``. A ``step``-ahead return is taken as ``sqrt(step)`` times a one-step return
+    (square-root-of-time scaling: exact for independent, identically distributed, driftless
+    returns, an approximation otherwise; the same rule is used for every step so the baselines stay
+    simple and reproducible):
+
+    ``constant_quantile``
+        ``base * exp(sqrt(step) * Q_level(r_train))`` where ``r_train`` are the one-step log returns
+        whose both ends lie at or before ``train_end``.
+    ``rolling_volatility``
+        ``base * exp(sqrt(step) * sigma(origin) * Q_level(z_train))``. ``sigma(t)`` is the sample
+        standard deviation of the last ``vol_window`` log returns up to ``t``; ``z_t = r_t /
+        sigma(t-1)`` are returns standardized by the volatility known *before* them (causal), and
+        ``Q_level(z_train)`` their empirical quantile over the training split.
+
+    The point forecast of a quantile baseline is its median: the same formula at level 0.5.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Backtest frame (see the module docstring).
+    history : pandas.Series
+        Real series of the target quantity on a tz-aware DatetimeIndex, oldest first, strictly
+        positive, covering every origin.
+    train_end : pandas.Timestamp
+        Last timestamp of the training split (tz-aware). Every origin must be at or after it.
+    quantiles : sequence of float, optional
+        Quantile levels; adds the quantile baselines.
+    window : int, default 20
+        Length of the moving average.
+    vol_window : int, default 30
+        Length of the trailing volatility window, in returns.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``naive_last``, ``drift``, ``moving_average`` and, with quantiles, ``constant_quantile`` and
+        ``rolling_volatility``; each indexed like ``frame``.
+
+    Raises
+    ------
+    ValueError
+        On a malformed frame or history, an origin before ``train_end`` or before the first history
+        row, non-positive history values, or too little training data for the quantile baselines.
+    """
+    levels = validate_backtest_frame(frame, quantiles)
+    for name, value, smallest in (("window", window, 1), ("vol_window", vol_window, 2)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < smallest:
+            raise ValueError(f"{name} must be an integer >= {smallest}; got {value!r}.")
+    index, values = _check_history(history)
+    train_end = _utc_timestamp(train_end, "train_end")
+    origins = _utc_values(frame["origin"], "origin")
+    if origins.min() < train_end:
+        raise ValueError(
+            f"origin {origins.min()} precedes train_end {train_end}: the baselines are for held-out "
+            "evaluation, and their training statistics would see the future of that origin."
+        )
+    pos = index.searchsorted(origins, side="right") - 1
+    if np.any(pos < 0):
+        raise ValueError(f"history starts at {index[0]}, after origin {origins.min()}; it must cover every origin.")
+    used = values[: int(pos.max()) + 1]
+    returns = _log_returns(used)
+    base = frame["base"].to_numpy(dtype=float)
+    step = frame["step"].to_numpy(dtype=float)
+
+    def _frame(forecast: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+        data = {"forecast": forecast}
+        data.update(extra or {})
+        return pd.DataFrame(data, index=frame.index)
+
+    out: dict[str, pd.DataFrame] = {"naive_last": _frame(base.copy())}
+
+    # drift: mean log return up to each origin, from cumulative sums (returns r_1..r_pos).
+    csum = np.concatenate([[0.0], np.cumsum(returns)])
+    mu = np.where(pos > 0, csum[pos] / np.maximum(pos, 1), 0.0)
+    out["drift"] = _frame(base * np.exp(step * mu))
+
+    # moving average of the last `window` values up to and including the origin.
+    vsum = np.concatenate([[0.0], np.cumsum(used)])
+    start = np.maximum(pos + 1 - int(window), 0)
+    out["moving_average"] = _frame((vsum[pos + 1] - vsum[start]) / (pos + 1 - start))
+
+    if not levels:
+        return out
+
+    lv = np.asarray(levels)
+    names = [quantile_column(q) for q in levels]
+    scale = np.sqrt(step)
+    n_train = int(index.searchsorted(train_end, side="right"))  # rows at or before train_end
+    train_returns = returns[: max(n_train - 1, 0)]
+    if train_returns.size < 2:
+        raise ValueError(
+            f"history[:train_end] gives {train_returns.size} log return(s); the quantile baselines need at least 2."
+        )
+    q_const = np.quantile(train_returns, lv)
+    med_const = float(np.quantile(train_returns, 0.5))
+    out["constant_quantile"] = _frame(
+        base * np.exp(scale * med_const),
+        {name: base * np.exp(scale * q) for name, q in zip(names, q_const, strict=True)},
+    )
+
+    # sigma[k]: std of returns[k - vol_window + 1 .. k], i.e. known at history row k + 1.
+    sigma = pd.Series(returns).rolling(int(vol_window), min_periods=int(vol_window)).std(ddof=1)
+    sigma = sigma.to_numpy()
+    # z for return k (row k + 1) uses sigma[k - 1] (up to row k): standardized by past volatility.
+    z = returns[1:] / sigma[:-1]
+    z_train = z[: max(n_train - 2, 0)]
+    z_train = z_train[np.isfinite(z_train)]
+    if z_train.size < 2:
+        raise ValueError(
+            f"history[:train_end] has {n_train} rows; the rolling-volatility baseline needs more "
+            f"than {int(vol_window) + 2} training rows (vol_window={vol_window})."
+        )
+    sigma_origin = np.where(pos >= 1, sigma[np.maximum(pos - 1, 0)], np.nan)
+    if not np.all(np.isfinite(sigma_origin)):
+        first = origins[~np.isfinite(sigma_origin)][0]
+        raise ValueError(
+            f"origin {first} has fewer than {vol_window} log returns before it in history; the "
+            "rolling-volatility baseline needs them."
+        )
+    q_z = np.quantile(z_train, lv)
+    med_z = float(np.quantile(z_train, 0.5))
+    out["rolling_volatility"] = _frame(
+        base * np.exp(scale * sigma_origin * med_z),
+        {name: base * np.exp(scale * sigma_origin * q) for name, q in zip(names, q_z, strict=True)},
+    )
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the report
+# --------------------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """Convert numpy scalars to Python ones; non-finite floats become None (valid JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
+def _or_none(func: Any, *args: Any) -> float | None:
+    try:
+        return func(*args)
+    except ValueError:
+        return None
+
+
+def _point_metrics(actual: np.ndarray, pred: np.ndarray, naive: np.ndarray) -> dict[str, Any]:
+    return {
+        "mae": mae(actual, pred),
+        "rmse": rmse(actual, pred),
+        "mape": _or_none(mape, actual, pred),
+        "mase": _or_none(mase, actual, pred, naive),
+    }
+
+
+def _quantile_metrics(actual: np.ndarray, qpred: np.ndarray, levels: list[float]) -> dict[str, Any]:
+    return {
+        "pinball": pinball_loss(actual, qpred, levels),
+        "coverage": interval_coverage(actual, qpred[:, 0], qpred[:, -1]) if len(levels) > 1 else None,
+        "nominal_coverage": levels[-1] - levels[0] if len(levels) > 1 else None,
+        "calibration": {quantile_column(q): float(np.mean(actual <= qpred[:, j])) for j, q in enumerate(levels)},
+    }
+
+
+def evaluate_backtest(
+    frame: pd.DataFrame,
+    history: pd.Series,
+    train_end: pd.Timestamp,
+    quantiles: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Rolling-origin evaluation of a backtest frame beside naive baselines on the same points.
+
+    Every origin in the frame and every horizon step enter the metrics; all numbers are in the units
+    of ``actual`` (price or volume), except MAPE (percent) and MASE (ratio).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Backtest frame (see the module docstring).
+    history : pandas.Series
+        Real series of the target quantity (tz-aware DatetimeIndex, oldest first).
+    train_end : pandas.Timestamp
+        Last timestamp of the training split; baseline statistics use ``history[:train_end]`` only.
+    quantiles : sequence of float, optional
+        Quantile levels of the model; adds the ``quantile`` section.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable (plain ``int``/``float``/``str``/``None``):
+
+        * ``n_points``, ``n_origins``, ``horizon`` (largest step), ``first_origin``,
+          ``last_timestamp``, ``train_end`` (ISO strings);
+        * ``models``: ``model``, ``naive_last``, ``drift``, ``moving_average``, each with ``mae``,
+          ``rmse``, ``mape`` (percent; None if an actual is 0) and ``mase`` (MAE relative to
+          ``naive_last`` on the same points);
+        * ``direction``: :func:`direction_metrics` for ``model``, ``drift`` and ``moving_average``
+          (``naive_last`` predicts no move, so its direction is not scored);
+        * ``diebold_mariano``: ``statistic``, ``p_value``, ``baseline`` ("naive_last"), ``loss``,
+          ``horizon``, ``n``. Squared-error loss; with one step the differential is taken per point,
+          with several steps it is the per-origin mean over steps, tested with ``horizon = H``
+          (overlapping targets make consecutive origins correlated). Negative: the model is better.
+          None values when fewer than 3 origins;
+        * ``quantile`` (only with ``quantiles``): ``model``, ``constant_quantile``,
+          ``rolling_volatility``, each with ``pinball``, ``coverage`` (between the lowest and
+          highest level), ``nominal_coverage`` and ``calibration`` (share of actuals at or below
+          each level);
+        * ``by_step``: one entry per step with ``step``, ``n``, ``mae``, ``naive_mae``, ``mase``,
+          ``direction_accuracy``.
+    """
+    levels = validate_backtest_frame(frame, quantiles)
+    baselines = baseline_forecasts(frame, history, train_end, levels or None)
+    actual = frame["actual"].to_numpy(dtype=float)
+    base = frame["base"].to_numpy(dtype=float)
+    naive = baselines["naive_last"]["forecast"].to_numpy()
+    preds = {"model": frame["forecast"].to_numpy(dtype=float)}
+    preds.update({name: baselines[name]["forecast"].to_numpy() for name in POINT_BASELINES})
+
+    models = {name: _point_metrics(actual, pred, naive) for name, pred in preds.items()}
+    direction = {name: direction_metrics(base, actual, preds[name]) for name in ("model", "drift", "moving_average")}
+
+    origins = _utc_values(frame["origin"], "origin")
+    steps = frame["step"].to_numpy(dtype=int)
+    horizon = int(steps.max())
+    loss_diff = (actual - preds["model"]) ** 2 - (actual - naive) ** 2
+    per_origin = (
+        pd.Series(loss_diff).groupby(np.asarray(origins), sort=True).mean().to_numpy()
+        if horizon > 1
+        else loss_diff[np.argsort(np.asarray(origins), kind="stable")]
+    )
+    dm_h = horizon if horizon < per_origin.size else 1
+    if per_origin.size >= 3:
+        statistic, p_value = _dm_from_differential(per_origin, dm_h)
+    else:
+        statistic, p_value = None, None
+    dm = {
+        "statistic": statistic,
+        "p_value": p_value,
+        "baseline": "naive_last",
+        "loss": "squared error",
+        "horizon": dm_h,
+        "n": int(per_origin.size),
+    }
+
+    by_step = []
+    for s in np.unique(steps):
+        m = steps == s
+        by_step.append(
+            {
+                "step": int(s),
+                "n": int(m.sum()),
+                "mae": mae(actual[m], preds["model"][m]),
+                "naive_mae": mae(actual[m], naive[m]),
+                "mase": _or_none(mase, actual[m], preds["model"][m], naive[m]),
+                "direction_accuracy": direction_metrics(base[m], actual[m], preds["model"][m])["accuracy"],
+            }
+        )
+
+    report: dict[str, Any] = {
+        "n_points": len(frame),
+        "n_origins": len(np.unique(np.asarray(origins))),
+        "horizon": horizon,
+        "first_origin": origins.min().isoformat(),
+        "last_timestamp": _utc_values(frame["timestamp"], "timestamp").max().isoformat(),
+        "train_end": _utc_timestamp(train_end, "train_end").isoformat(),
+        "models": models,
+        "direction": direction,
+        "diebold_mariano": dm,
+    }
+    if levels:
+        names = [quantile_column(q) for q in levels]
+        quantile = {"model": _quantile_metrics(actual, frame[names].to_numpy(float), levels)}
+        for name in QUANTILE_BASELINES:
+            quantile[name] = _quantile_metrics(actual, baselines[name][names].to_numpy(), levels)
+        report["quantile"] = quantile
+    report["by_step"] = by_step
+    return _plain(report)
+
+
+def _fmt(value: Any, percent: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    value = float(value)
+    if percent:
+        return f"{100 * value:.1f} %"
+    if abs(value) >= 100:
+        return f"{value:,.2f}"
+    if abs(value) >= 1:
+        return f"{value:.3f}"
+    return f"{value:.4g}"
+
+
+def metrics_table(report: dict[str, Any]) -> str:
+    """Markdown tables of a :func:`evaluate_backtest` report: the model beside its baselines.
+
+    Parameters
+    ----------
+    report : dict
+        The dictionary returned by :func:`evaluate_backtest` (or read back from ``metrics.json``).
+
+    Returns
+    -------
+    str
+        A point-forecast table (MAE, RMSE, MAPE, MASE vs naive_last, direction accuracy), a line
+        with the Diebold-Mariano test, and a quantile table when the report has one.
+    """
+    if not isinstance(report, dict) or "models" not in report:
+        raise ValueError("report must be the dict returned by evaluate_backtest (key 'models').")
+    lines = [
+        f"Held-out rolling-origin evaluation: {report.get('n_points', 'n/a')} points, "
+        f"{report.get('n_origins', 'n/a')} origins, horizon {report.get('horizon', 'n/a')}.",
+        "",
+        "| forecast | MAE | RMSE | MAPE (%) | MASE | direction accuracy |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    direction = report.get("direction", {})
+    for name, row in report["models"].items():
+        acc = direction.get(name, {}).get("accuracy")
+        lines.append(
+            f"| {name} | {_fmt(row.get('mae'))} | {_fmt(row.get('rmse'))} | "
+            f"{_fmt(row.get('mape'))} | {_fmt(row.get('mase'))} | {_fmt(acc, percent=True)} |"
+        )
+    dm = report.get("diebold_mariano")
+    if dm:
+        lines += [
+            "",
+            f"Diebold-Mariano (HLN) vs {dm.get('baseline')}, {dm.get('loss', 'squared error')}: "
+            f"statistic {_fmt(dm.get('statistic'))}, p-value {_fmt(dm.get('p_value'))} "
+            "(negative statistic: the model has the lower loss). MASE is the MAE relative to "
+            "naive_last on the same points; direction is judged from the same real base.",
+        ]
+    quantile = report.get("quantile")
+    if quantile:
+        lines += [
+            "",
+            "| quantile forecast | pinball loss | interval coverage | nominal coverage |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for name, row in quantile.items():
+            coverage = _fmt(row.get("coverage"), percent=True)
+            nominal = _fmt(row.get("nominal_coverage"), percent=True)
+            lines.append(f"| {name} | {_fmt(row.get('pinball'))} | {coverage} | {nominal} |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# plots
+# --------------------------------------------------------------------------------------------------
+
+
+def _save_atomic(fig: Any, path: str | os.PathLike[str]) -> Path:
+    """Save a matplotlib figure as PNG to ``path`` through a temp file and ``os.replace``."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=110, bbox_inches="tight")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a published plot must be readable
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _naive_utc(values: Any) -> np.ndarray:
+    idx = pd.DatetimeIndex(values)
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC").tz_localize(None)
+    return idx.to_numpy()
+
+
+def _detect_levels(frame: pd.DataFrame) -> list[float]:
+    levels = []
+    for col in frame.columns:
+        name = str(col)
+        if name.startswith("q"):
+            try:
+                level = float(name[1:])
+            except ValueError:
+                continue
+            if 0 < level < 1 and quantile_column(level) == name:
+                levels.append(level)
+    return sorted(levels)
+
+
+def plot_forecast(
+    frame: pd.DataFrame,
+    history: pd.Series,
+    path: str | os.PathLike[str],
+    title: str | None = None,
+    last: int | None = None,
+    step: int = 1,
+    units: str = "USD",
+) -> Path:
+    """Plot actual vs forecast over the test period and save it as PNG.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Backtest frame. Quantile columns ``q<level>``, if present, shade the band between the lowest
+        and the highest level.
+    history : pandas.Series
+        Real series, drawn over the plotted period.
+    path : str or path-like
+        Output PNG; written atomically (temp file in the same folder, then ``os.replace``).
+    title : str, optional
+        Figure title.
+    last : int, optional
+        Plot only the last ``last`` target times.
+    step : int, default 1
+        Which horizon step to plot.
+    units : str, default "USD"
+        Units of the series, shown on the y axis.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    validate_backtest_frame(frame)
+    if last is not None and (isinstance(last, bool) or int(last) != last or last < 1):
+        raise ValueError(f"last must be a positive integer or None; got {last!r}.")
+    rows = frame[frame["step"] == step].sort_values("timestamp")
+    if rows.empty:
+        raise ValueError(f"no rows with step {step!r}; steps in the frame: {sorted(frame['step'].unique().tolist())}.")
+    if last is not None:
+        rows = rows.iloc[-int(last) :]
+    index, values = _check_history(history)
+    times = _utc_values(rows["timestamp"], "timestamp")
+    shown = (index >= times.min()) & (index <= times.max())
+    levels = _detect_levels(rows)
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 5.5))
+    ax = fig.add_subplot()
+    x = _naive_utc(times)
+    if len(levels) > 1:
+        lo, hi = quantile_column(levels[0]), quantile_column(levels[-1])
+        ax.fill_between(
+            x,
+            rows[lo].to_numpy(float),
+            rows[hi].to_numpy(float),
+            color="tab:orange",
+            alpha=0.25,
+            linewidth=0,
+            label=f"forecast {lo}-{hi} band",
+        )
+    ax.plot(_naive_utc(index[shown]), values[shown], color="black", lw=1.3, label="actual")
+    ax.plot(x, rows["forecast"].to_numpy(float), color="tab:orange", lw=1.3, label="forecast")
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel(f"value ({units})")
+    ax.set_title(title or f"Forecast vs actual, step {step} ahead, held-out period")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best")
+    fig.autofmt_xdate()
+    return _save_atomic(fig, path)
+
+
+def plot_percent_change(
+    frame: pd.DataFrame,
+    path: str | os.PathLike[str],
+    title: str | None = None,
+    step: int | None = None,
+    units: str = "USD",
+) -> Path:
+    """Scatter of predicted vs real percent change from the same real base, saved as PNG.
+
+    Both axes are ``100 * (value / base - 1)``; points on the diagonal are perfect forecasts, points
+    in the upper-right and lower-left quadrants have the right direction.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Backtest frame.
+    path : str or path-like
+        Output PNG, written atomically.
+    title : str, optional
+        Figure title.
+    step : int, optional
+        Only this horizon step; all steps when None.
+    units : str, default "USD"
+        Units of the underlying series, named in the axis labels.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    validate_backtest_frame(frame)
+    rows = frame if step is None else frame[frame["step"] == step]
+    if rows.empty:
+        raise ValueError(f"no rows with step {step!r}; steps in the frame: {sorted(frame['step'].unique().tolist())}.")
+    base = rows["base"].to_numpy(float)
+    if np.any(base == 0):
+        raise ValueError("column 'base' holds 0; percent change from the base is undefined.")
+    real = 100.0 * (rows["actual"].to_numpy(float) / base - 1.0)
+    pred = 100.0 * (rows["forecast"].to_numpy(float) / base - 1.0)
+    acc = direction_metrics(base, rows["actual"], rows["forecast"])["accuracy"]
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 7))
+    ax = fig.add_subplot()
+    ax.scatter(real, pred, s=10, alpha=0.5, color="tab:blue", label="forecast points")
+    lim = float(max(np.max(np.abs(real)), np.max(np.abs(pred)), 1e-9)) * 1.05
+    ax.plot([-lim, lim], [-lim, lim], color="black", lw=1, label="perfect forecast")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_xlabel(f"real change from base (%, {units} series)")
+    ax.set_ylabel(f"predicted change from base (%, {units} series)")
+    which = "all steps" if step is None else f"step {step}"
+    ax.set_title(title or f"Predicted vs real % change ({which}); direction accuracy {acc:.1%}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left")
+    return _save_atomic(fig, path)

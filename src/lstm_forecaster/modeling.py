@@ -1,0 +1,313 @@
+"""The LSTM/GRU forecaster: network, forecasts in price units, safe save/load through the Hub mixin."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError
+from torch import nn
+from torch.nn import functional as F
+
+from .configuration import LSTMForecasterConfig
+from .data import Samples, infer_step, load_ohlcv, utc_timestamp
+from .scaling import SCALER_NAME, Scaler
+
+REPO_URL = "https://github.com/lstm-forecaster/lstm-forecaster"
+PICKLED_WEIGHTS = ("pytorch_model.bin", "model.pt", "model.pth", "model.pkl")
+PICKLED_SCALERS = ("scaler.pkl", "scaler.joblib", "scaler.pickle")
+
+
+def _model_card_template() -> str:
+    here = Path(__file__).resolve().parent
+    for path in (here / "model_card.md", here.parents[1] / "model_card.md"):
+        if path.is_file():
+            return path.read_text()
+    return "---\n{{ card_data }}\n---\n\n# LSTM forecaster\n"
+
+
+class LSTMForecaster(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="lstm-forecaster",
+    tags=["time-series", "forecasting", "lstm", "crypto"],
+    pipeline_tag="time-series-forecasting",
+    license="mit",
+    repo_url=REPO_URL,
+    model_card_template=_model_card_template(),
+):
+    """Stacked LSTM/GRU mapping a window of scaled features to `horizon` forecasts.
+
+    The fitted `Scaler` travels with the model (`scaler.json`), so `predict` takes raw OHLCV rows and
+    returns forecasts in price (or volume) units.
+
+    Parameters
+    ----------
+    config : LSTMForecasterConfig
+        Architecture, features, target, horizon, quantiles and scaling.
+    """
+
+    def __init__(self, config: LSTMForecasterConfig):
+        super().__init__()
+        self.config = config
+        rnn_class = nn.LSTM if config.cell == "lstm" else nn.GRU
+        directions = 2 if config.bidirectional else 1
+        self.rnn = nn.ModuleList()
+        size_in = len(config.features)
+        for size in config.hidden_sizes:
+            self.rnn.append(rnn_class(size_in, size, batch_first=True, bidirectional=config.bidirectional))
+            size_in = size * directions
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(size_in, config.horizon * config.num_outputs)
+        self.scaler: Scaler | None = None
+
+    def forward(self, x: torch.Tensor, all_steps: bool = False) -> torch.Tensor:
+        """Map scaled windows to scaled forecasts.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (batch, context_length, features) scaled windows.
+        all_steps : bool
+            If True, apply the head at every time step of a one-directional network.
+
+        Returns
+        -------
+        torch.Tensor
+            (batch, horizon, outputs), or (batch, context_length, horizon, outputs) with `all_steps`;
+            outputs is 1, or the number of quantile levels (increasing along the last axis).
+        """
+        hidden = x
+        last = None
+        for i, layer in enumerate(self.rnn):
+            if i:
+                hidden = self.dropout(hidden)
+            hidden, state = layer(hidden)
+            last = state[0] if isinstance(state, tuple) else state
+        if all_steps:
+            if self.config.bidirectional:
+                raise ValueError("all_steps needs a one-directional network (bidirectional=False)")
+            out = self.head(hidden)
+        else:
+            # Final state of each direction: forward at the last step, backward at the first.
+            out = self.head(torch.cat(list(last), dim=-1))
+        out = out.unflatten(-1, (self.config.horizon, self.config.num_outputs))
+        if self.config.num_outputs > 1:
+            # Non-crossing quantiles: the lowest level, then positive increments.
+            out = torch.cat([out[..., :1], out[..., :1] + torch.cumsum(F.softplus(out[..., 1:]), dim=-1)], dim=-1)
+        return out
+
+    # ----- forecasting -----------------------------------------------------------------------------
+
+    def _require_scaler(self) -> Scaler:
+        if self.scaler is None:
+            raise ValueError(
+                "this model has no fitted scaler: train it (lstm-forecaster train) or load a trained one "
+                "with LSTMForecaster.from_pretrained"
+            )
+        return self.scaler
+
+    def samples(self, df: pd.DataFrame) -> Samples:
+        """Features, targets and bases of `df` for this model's config."""
+        c = self.config
+        return Samples(df, c.features, c.target, c.context_length, c.horizon)
+
+    @torch.no_grad()
+    def forecast_origins(self, samples: Samples, origins: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """Forecasts at the given origin rows, in price (or volume) units.
+
+        Returns
+        -------
+        np.ndarray
+            float64 array (len(origins), horizon, outputs).
+        """
+        scaler = self._require_scaler()
+        origins = np.asarray(origins, dtype=np.int64)
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        chunks = []
+        try:
+            for start in range(0, len(origins), batch_size):
+                batch = origins[start : start + batch_size]
+                x = torch.from_numpy(scaler.scale_windows(samples.windows(batch))).to(device)
+                y = self(x).float().cpu().numpy()
+                values = scaler.unscale_target(y, samples.window_base(batch))
+                if self.config.target == "log_return":
+                    values = samples.base[batch, None, None] * np.exp(values)
+                chunks.append(values)
+        finally:
+            self.train(was_training)
+        if not chunks:
+            return np.empty((0, self.config.horizon, self.config.num_outputs))
+        return np.concatenate(chunks)
+
+    def _check_horizon(self, horizon: int | None) -> int:
+        if horizon is None:
+            return self.config.horizon
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= self.config.horizon:
+            raise ValueError(f"horizon must be an integer from 1 to the model's horizon {self.config.horizon}. Got {horizon!r}.")
+        return int(horizon)
+
+    def predict(self, df, horizon: int | None = None) -> pd.DataFrame:
+        """Forecast the steps after the last row of `df`.
+
+        Parameters
+        ----------
+        df : pd.DataFrame, str or Path
+            Raw OHLCV rows (anything `load_ohlcv` reads), at least `context_length` plus the
+            features' warm-up rows.
+        horizon : int, optional
+            Steps to forecast, 1 to `config.horizon` (default: all).
+
+        Returns
+        -------
+        pd.DataFrame
+            Indexed by the future timestamps (spaced at the data's own frequency); column `forecast`
+            in price (or volume) units and, for quantile models, one column `q{level}` per level.
+            For quantile models `forecast` is the median (0.5 level) or, without one, the mean of levels.
+        """
+        quantiles, mean = self.predict_quantiles(df, horizon)
+        if not self.config.quantiles:
+            return quantiles
+        frame = quantiles.copy()
+        frame.insert(0, "forecast", mean)
+        return frame
+
+    def predict_quantiles(self, df, horizon: int | None = None) -> tuple[pd.DataFrame, pd.Series]:
+        """Forecast quantiles and the central forecast after the last row of `df`.
+
+        Returns
+        -------
+        (pd.DataFrame, pd.Series)
+            The per-output columns (`q{level}` for quantile models, else `forecast`), indexed by the
+            future timestamps, and the central forecast: the 0.5 level, else the mean of the outputs.
+        """
+        horizon = self._check_horizon(horizon)
+        df = load_ohlcv(df)
+        samples = self.samples(df)
+        values = self.forecast_origins(samples, np.array([len(samples) - 1]))[0, :horizon]
+        step = infer_step(df.index)
+        index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
+        quantiles = pd.DataFrame(values, index=index, columns=self.config.output_names)
+        median = self.config.median_index
+        central = values[:, median] if median is not None else values.mean(axis=1)
+        return quantiles, pd.Series(central, index=index, name="forecast")
+
+    def backtest(self, df, start=None, samples: Samples | None = None) -> pd.DataFrame:
+        """Forecast from every origin at or after `start` whose targets are all known.
+
+        Parameters
+        ----------
+        df : pd.DataFrame
+            OHLCV rows from `load_ohlcv`.
+        start : timestamp-like, optional
+            First origin (default: the first full window).
+
+        Returns
+        -------
+        pd.DataFrame
+            One row per (origin, step): `origin`, `step`, `timestamp`, `base` (real value at the
+            origin), `actual`, `forecast` and the `q{level}` columns of quantile models.
+        """
+        samples = samples if samples is not None else self.samples(load_ohlcv(df))
+        first = 0 if start is None else int(samples.index.searchsorted(utc_timestamp(start)))
+        origins = samples.origins(first)
+        values = self.forecast_origins(samples, origins)
+        horizon = self.config.horizon
+        steps = np.tile(np.arange(1, horizon + 1), len(origins))
+        rows = np.repeat(origins, horizon)
+        frame = pd.DataFrame(
+            {
+                "origin": samples.index[rows],
+                "step": steps,
+                "timestamp": samples.index[rows + steps],
+                "base": samples.base[rows],
+                "actual": samples.base[rows + steps],
+            }
+        )
+        flat = values.reshape(-1, self.config.num_outputs)
+        median = self.config.median_index
+        if self.config.quantiles:
+            frame["forecast"] = flat[:, median] if median is not None else flat.mean(axis=1)
+            for j, name in enumerate(self.config.output_names):
+                frame[name] = flat[:, j]
+        else:
+            frame["forecast"] = flat[:, 0]
+        return frame
+
+    # ----- saving and loading ----------------------------------------------------------------------
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        scaler = self._require_scaler()
+        super()._save_pretrained(save_directory)
+        scaler.save(Path(save_directory) / SCALER_NAME)
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir,
+        force_download: bool,
+        local_files_only: bool,
+        token,
+        map_location: str = "cpu",
+        strict: bool = True,
+        **model_kwargs,
+    ) -> "LSTMForecaster":
+        config = model_kwargs.pop("config", None)
+        if isinstance(config, dict):
+            config = LSTMForecasterConfig(**{k: v for k, v in config.items() if k in LSTMForecasterConfig.__dataclass_fields__})
+        if config is None:
+            raise ValueError(f"{model_id} has no config.json: not an lstm-forecaster model")
+
+        def fetch(filename: str) -> str | None:
+            if os.path.isdir(model_id):
+                path = os.path.join(model_id, filename)
+                return path if os.path.isfile(path) else None
+            try:
+                return hf_hub_download(
+                    repo_id=model_id,
+                    filename=filename,
+                    revision=revision,
+                    cache_dir=cache_dir,
+                    force_download=force_download,
+                    token=token,
+                    local_files_only=local_files_only,
+                )
+            except EntryNotFoundError:
+                return None
+
+        weights = fetch(constants.SAFETENSORS_SINGLE_FILE)
+        if weights is None:
+            pickled = next((name for name in PICKLED_WEIGHTS if fetch(name)), None)
+            if pickled:
+                raise ValueError(
+                    f"{model_id} holds its weights as {pickled}, a pickle; loading it could run arbitrary code, "
+                    "so it is refused. Only model.safetensors is accepted."
+                )
+            raise ValueError(f"{model_id} has no model.safetensors")
+        scaler_file = fetch(SCALER_NAME)
+        if scaler_file is None:
+            pickled = next((name for name in PICKLED_SCALERS if fetch(name)), None)
+            if pickled:
+                raise ValueError(
+                    f"{model_id} holds its scaler as {pickled}, a pickle; loading it could run arbitrary code, "
+                    "so it is refused. Only scaler.json is accepted."
+                )
+            raise ValueError(f"{model_id} has no scaler.json")
+        scaler = Scaler.load(scaler_file)
+        scaler.check_matches(config.features, config.target, config.scaling)
+        model = cls(config)
+        model = cls._load_as_safetensor(model, weights, map_location, strict)
+        model.scaler = scaler
+        model.eval()
+        return model
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
