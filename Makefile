@@ -1,0 +1,57 @@
+# The two commands of the README:
+#   make run    set up, train the default recipe on the bundled BTC sample, then serve the Space
+#   make test   set up (venv, pinned packages, Chromium), then run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL_DIR ?= runs/default
+PORT ?= 7860
+
+.PHONY: setup browser run train serve test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, pinned: the CPU wheel; a range would pull several GB of CUDA packages
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@/usr/bin/chromium --version
+
+$(MODEL_DIR)/model.safetensors: $(STAMP) configs/default.yaml
+	$(BIN)/lstm-forecaster train --config configs/default.yaml --output $(MODEL_DIR) --overwrite
+
+train: $(MODEL_DIR)/model.safetensors
+
+serve: setup
+	$(BIN)/lstm-forecaster serve --model $(MODEL_DIR) --port $(PORT)
+
+run: train
+	$(BIN)/lstm-forecaster evaluate --model $(MODEL_DIR)
+	@echo "Serving the Space with $(MODEL_DIR) on http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
+	$(BIN)/lstm-forecaster serve --model $(MODEL_DIR) --port $(PORT)
+
+test: setup browser
+	$(BIN)/ruff check src tests benchmarks scripts space
+	GRADIO_ANALYTICS_ENABLED=False HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=0 \
+	  $(BIN)/python -m pytest -q; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks scripts space
+	$(BIN)/ruff format --check src tests benchmarks scripts space
+
+bench: setup
+	bash benchmarks/setup_bench.sh
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
