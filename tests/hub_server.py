@@ -13,6 +13,13 @@ Storage layout under ``storage_dir``::
 Every upload is answered ``"uploadMode": "regular"`` in preupload, so file contents always arrive
 base64-encoded in the ndjson commit body (no LFS, no Xet), whatever the client configuration.
 
+Opt-in legacy LFS: a token whose entry has ``"lfs": True`` gets ``"uploadMode": "lfs"`` for non-empty
+files, served by ``POST /{P}{repo}.git/info/lfs/objects/batch`` and a signed ``PUT /_lfs/upload/...``.
+Only use such a token with a client that has Xet disabled (``huggingface_hub.constants.HF_HUB_DISABLE_XET
+= True``), otherwise the client tries to upload through Xet and fails. This is what makes
+``datasets.Dataset.push_to_hub`` work: it preuploads parquet shards from temporary files that it deletes
+before the commit, which only works when the preupload actually uploads (i.e. in "lfs" mode).
+
 Routing is done on ``scope["raw_path"]`` split on ``/`` and then percent-decoded segment by segment,
 because the client percent-encodes revisions such as ``refs/pr/1`` into a single segment.
 
@@ -35,6 +42,7 @@ import base64
 import copy
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -42,6 +50,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +66,7 @@ API_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
 URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 SPACE_SDKS = ("gradio", "docker", "static", "streamlit")
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
+LFS_CONTENT_TYPE = "application/vnd.git-lfs+json"
 TREE_PAGE_SIZE = 1000
 TREE_PAGE_SIZE_EXPANDED = 50
 CHUNK_SIZE = 1024 * 1024
@@ -130,7 +140,7 @@ def repo_not_found(auth: Auth) -> HubError:
     return HubError(401 if auth.user is None else 404, "Repository not found", "RepoNotFound")
 
 
-def revision_not_found(rev: str, commit: str | None = None) -> HubError:
+def revision_not_found(rev: str) -> HubError:
     return HubError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
 
 
@@ -145,6 +155,7 @@ class Auth:
     write: bool = False
     orgs: tuple[str, ...] = ()
     token: str | None = None
+    lfs: bool = False  # answer "lfs" in preupload (only for clients with Xet disabled)
 
     def owns(self, namespace: str) -> bool:
         return self.user is not None and (namespace == self.user or namespace in self.orgs)
@@ -296,10 +307,8 @@ class HubStore:
                 parent = "/".join(parts[: i - 1])
                 children.setdefault(parent, set()).add("/".join(parts[:i]))
         dir_oids: dict[str, str] = {}
-        for d in sorted(children, key=lambda p: -p.count("/") if p else 1):
-            pass
         # Process deepest directories first so children oids are known.
-        for d in sorted(children, key=lambda p: (p.count("/") + 1 if p else 0), reverse=True):
+        for d in sorted(children, key=lambda p: p.count("/") + 1 if p else 0, reverse=True):
             lines = []
             for child in sorted(children[d]):
                 name = child.rsplit("/", 1)[-1]
@@ -318,6 +327,9 @@ class Hub:
     def __init__(self, storage_dir: Path, tokens: dict[str, dict]):
         self.store = HubStore(Path(storage_dir))
         self.tokens = dict(tokens)
+        # (method, raw path with query, status) of the latest requests, for debugging and assertions.
+        self.request_log: deque[tuple[str, str, int]] = deque(maxlen=10_000)
+        self._lfs_secret = os.urandom(16)
 
     # ----------------------------------------------------------------------------- auth & lookups
 
@@ -335,6 +347,7 @@ class Hub:
             write=bool(info.get("write", False)),
             orgs=tuple(info.get("orgs", ())),
             token=token,
+            lfs=bool(info.get("lfs", False)),
         )
 
     def get_repo(self, ctx: Ctx, repo_type: str, repo_id: str, write: bool = False) -> dict:
@@ -407,7 +420,17 @@ class Hub:
                 return self.validate_yaml(ctx)
             if len(s) >= 4 and s[1] in API_TYPES:
                 return self.repo_api(ctx, API_TYPES[s[1]], f"{s[2]}/{s[3]}", s[4:])
+            if len(s) == 2 and s[1] in API_TYPES and m == "GET":
+                return self.list_repos(ctx, API_TYPES[s[1]])
             raise HubError(404, "Not found")
+        if len(s) == 4 and s[:2] == ["_lfs", "upload"] and m == "PUT":
+            return self.lfs_put(ctx, s[2], s[3])
+        # Non-API: /{P}{ns}/{name}.git/info/lfs/objects/batch
+        if len(s) >= 6 and s[-4:] == ["info", "lfs", "objects", "batch"] and s[-5].endswith(".git") and m == "POST":
+            head = s[:-4]
+            repo_type = API_TYPES[head[0]] if len(head) == 3 and head[0] in ("datasets", "spaces") else "model"
+            if len(head) == 2 or (len(head) == 3 and repo_type != "model"):
+                return self.lfs_batch(ctx, repo_type, f"{head[-2]}/{head[-1][: -len('.git')]}")
         # Non-API: /{P}{ns}/{name}/resolve/{rev}/{path}
         repo_type = "model"
         rest = s
@@ -598,15 +621,40 @@ class Hub:
         self.store.save_repo(meta)
         return _json_response({})
 
+    def list_repos(self, ctx: Ctx, repo_type: str) -> Response:
+        """``list_models`` / ``list_datasets`` / ``list_spaces`` with ``author``, ``search`` and ``limit``."""
+        author, search = ctx.q("author"), (ctx.q("search") or "").lower()
+        limit = int(ctx.q("limit") or 0)
+        out = []
+        for path in sorted((self.store.root / "repos" / f"{repo_type}s").glob("*/*/repo.json")):
+            meta = json.loads(path.read_text())
+            ns = meta["id"].split("/")[0]
+            if (meta["private"] and not ctx.auth.owns(ns)) or (author and ns != author):
+                continue
+            if search and search not in meta["id"].lower():
+                continue
+            info = self._info_json(meta, self.store.load_commit(meta, meta["branches"]["main"]), blobs=False)
+            if not ctx.flag("full"):
+                info.pop("siblings")
+            out.append(info)
+            if limit and len(out) >= limit:
+                break
+        return _json_response(out)
+
     def repo_info(self, ctx: Ctx, repo_type: str, repo_id: str, rev: str | None) -> Response:
         meta = self.get_repo(ctx, repo_type, repo_id)
         commit = self.commit_at(meta, rev or "main")
-        blobs = ctx.flag("blobs")
+        return _json_response(self._info_json(meta, commit, blobs=ctx.flag("blobs")))
+
+    def _info_json(self, meta: dict, commit: dict, blobs: bool) -> dict:
+        repo_type, repo_id = meta["type"], meta["id"]
         siblings = []
         for path, entry in sorted(commit["files"].items()):
             sib: dict[str, Any] = {"rfilename": path}
             if blobs:
                 sib.update({"size": entry["size"], "blobId": entry["oid"]})
+                if entry.get("lfs"):
+                    sib["lfs"] = {"sha256": entry["sha256"], "size": entry["size"], "pointerSize": _pointer_size(entry)}
             siblings.append(sib)
         info: dict[str, Any] = {
             "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
@@ -629,7 +677,7 @@ class Hub:
         if repo_type == "space":
             info["sdk"] = meta.get("sdk")
             info["runtime"] = _space_runtime()
-        return _json_response(info)
+        return info
 
     # ----------------------------------------------------------------------------- listings
 
@@ -655,9 +703,15 @@ class Hub:
         if path in commit["files"]:
             f = commit["files"][path]
             out: dict[str, Any] = {"type": "file", "oid": f["oid"], "size": f["size"], "path": path}
+            if f.get("lfs"):
+                out["lfs"] = {"oid": f["sha256"], "size": f["size"], "pointerSize": _pointer_size(f)}
             if expand:
                 out["lastCommit"] = self._last_commit(meta, commit, path, is_dir=False)
-                out["securityFileStatus"] = {"status": "safe", "avScan": {"virusFound": False}, "pickleImportScan": None}
+                out["securityFileStatus"] = {
+                    "status": "safe",
+                    "avScan": {"virusFound": False},
+                    "pickleImportScan": None,
+                }
         else:
             out = {"type": "directory", "oid": dir_oids[path], "size": 0, "path": path}
             if expand:
@@ -758,14 +812,9 @@ class Hub:
         for f in ctx.json().get("files", []):
             path = f.get("path")
             existing = files.get(path)
-            out.append(
-                {
-                    "path": path,
-                    "uploadMode": "regular",
-                    "shouldIgnore": False,
-                    "oid": existing["oid"] if existing else None,
-                }
-            )
+            lfs = ctx.auth.lfs and int(f.get("size") or 0) > 0
+            oid = (existing["sha256"] if lfs else existing["oid"]) if existing else None
+            out.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
         return _json_response({"files": out, "commitOid": sha})
 
     def _target_for_commit(self, meta: dict, rev: str) -> tuple[str, str]:
@@ -798,6 +847,8 @@ class Hub:
         create_pr = ctx.flag("create_pr")
 
         kind, name = self._target_for_commit(meta, rev)
+        if create_pr and kind != "branch":
+            raise HubError(400, f"Pull requests can only be opened against a branch, not {rev!r}")
         head = meta["branches"][name] if kind == "branch" else meta["prs"][name]
         if parent_commit:
             parent_sha = self.resolve_rev(meta, parent_commit) if SHORT_SHA_RE.match(parent_commit) else None
@@ -828,7 +879,7 @@ class Hub:
                 entry = self.store.blob_entry(str(value.get("oid", "")))
                 if entry is None:
                     raise HubError(422, f"LFS object {value.get('oid')} for {path} is not on the server")
-                files[path] = entry
+                files[path] = {**entry, "lfs": True}
             elif key == "deletedFile":
                 if path not in files:
                     raise entry_not_found(f"{path}: A file with this name doesn't exist", head)
@@ -842,9 +893,11 @@ class Hub:
                     del files[p]
             else:
                 raise HubError(400, f"Unknown commit operation: {key!r}")
-            for p in files:  # a file cannot also be a folder
-                if p != path and (p.startswith(path + "/") or path.startswith(p + "/")) and key in ("file", "lfsFile"):
-                    raise HubError(400, f"Path conflict between {p!r} and {path!r}")
+        for p in files:  # a path cannot be both a file and a folder
+            parts = p.split("/")
+            for i in range(1, len(parts)):
+                if "/".join(parts[:i]) in files:
+                    raise HubError(400, f"Path conflict: {'/'.join(parts[:i])!r} is a file, cannot create {p!r}")
 
         commit = self.store.write_commit(meta, [head], files, summary, description, ctx.auth.user)
         prefix = f"{ctx.base_url}/{URL_PREFIX[repo_type]}{repo_id}"
@@ -989,6 +1042,38 @@ class Hub:
                 return _json_response(out)
         raise HubError(404, f"Discussion {num} not found")
 
+    # ----------------------------------------------------------------------------- legacy LFS (opt-in)
+
+    def _lfs_signature(self, oid: str, size: str) -> str:
+        return hmac.new(self._lfs_secret, f"{oid}:{size}".encode(), hashlib.sha256).hexdigest()
+
+    def lfs_batch(self, ctx: Ctx, repo_type: str, repo_id: str) -> Response:
+        self.get_repo(ctx, repo_type, repo_id, write=True)
+        body = ctx.json()
+        if body.get("operation") != "upload":
+            raise HubError(400, "Only the upload operation is supported")
+        objects = []
+        for obj in body.get("objects", []):
+            oid, size = str(obj.get("oid", "")), int(obj.get("size", 0))
+            item: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
+            if not re.fullmatch(r"[0-9a-f]{64}", oid):
+                item["error"] = {"code": 422, "message": f"Invalid oid {oid!r}"}
+            elif self.store.blob_entry(oid) is None:
+                sig = self._lfs_signature(oid, str(size))
+                href = f"{ctx.base_url}/_lfs/upload/{oid}/{size}?sig={sig}"
+                item["actions"] = {"upload": {"href": href}}
+            objects.append(item)
+        return _json_response({"transfer": "basic", "objects": objects}, headers={"Content-Type": LFS_CONTENT_TYPE})
+
+    def lfs_put(self, ctx: Ctx, oid: str, size: str) -> Response:
+        # Signed URL: the client sends no Authorization header here.
+        if not hmac.compare_digest(ctx.q("sig") or "", self._lfs_signature(oid, size)):
+            raise HubError(403, "Invalid signature")
+        if hashlib.sha256(ctx.body).hexdigest() != oid or str(len(ctx.body)) != size:
+            raise HubError(400, "Uploaded content does not match oid/size")
+        self.store.put_blob(ctx.body)
+        return Response(status_code=200)
+
     # ----------------------------------------------------------------------------- download
 
     def resolve(self, ctx: Ctx, repo_type: str, repo_id: str, rev: str, path: str) -> Response:
@@ -1022,6 +1107,11 @@ class Hub:
             return Response(status_code=status, headers=headers)
         blob = self.store.blob_path(entry["sha256"])
         return StreamingResponse(_read_file(blob, start, length), status_code=status, headers=headers)
+
+
+def _pointer_size(entry: dict) -> int:
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{entry['sha256']}\nsize {entry['size']}\n"
+    return len(pointer)
 
 
 def _check_path(path: Any) -> str:
@@ -1101,22 +1191,19 @@ def create_app(storage_dir: Path, tokens: dict[str, dict]) -> FastAPI:
             base_url=str(request.base_url).rstrip("/"),
         )
         try:
-            return await run_in_threadpool(hub.dispatch, ctx)
+            response = await run_in_threadpool(hub.dispatch, ctx)
         except HubError as e:
-            return e.response()
+            response = e.response()
         except Exception as e:  # pragma: no cover - surfaces server bugs in test output
             import traceback
 
             traceback.print_exc()
-            return HubError(500, f"Internal error in test hub: {e!r}").response()
+            response = HubError(500, f"Internal error in test hub: {e!r}").response()
+        query = f"?{request.url.query}" if request.url.query else ""
+        hub.request_log.append((request.method, raw_str + query, response.status_code))
+        return response
 
     return app
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class HubServer:
@@ -1128,6 +1215,7 @@ class HubServer:
         self.port = port
         self.log_level = log_level
         self.app = create_app(self.storage_dir, self.tokens)
+        self.hub: Hub = self.app.state.hub
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
