@@ -2,18 +2,48 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote
+
+# A Hub API or file URL: .../api/{models|datasets|spaces}/ns/name[/revision/REV] or .../[datasets/|spaces/]ns/name/resolve/REV/...
+_API_URL = re.compile(
+    r"/api/(models|datasets|spaces)/([^/\s]+/[^/\s?]+)(?:/(?:revision|tree|commits|refs|preupload|commit)/([^/\s?]+))?"
+)
+_FILE_URL = re.compile(r"https?://[^/\s]+/(?:(datasets|spaces)/)?([^/\s]+/[^/\s]+)/resolve/([^/\s]+)/")
+
+
+def _hub_target(error: BaseException) -> tuple[str | None, str | None, str | None]:
+    """(repo kind, repo id, revision) named by the URL in a huggingface_hub error, when there is one."""
+    text = str(error)
+    match = _API_URL.search(text)
+    if match:
+        kind, repo, revision = match.groups()
+        return kind.rstrip("s"), repo.rstrip("."), unquote(revision.rstrip(".")) if revision else None
+    match = _FILE_URL.search(text)
+    if match:
+        kind, repo, revision = match.groups()
+        return (kind or "models").rstrip("s"), repo, unquote(revision)
+    return None, None, None
+
 
 def user_message(error: BaseException) -> str | None:
     """One line for an error caused by the user's input, or None for a bug (shown as a traceback)."""
     from huggingface_hub import errors as hub_errors
 
+    kind, repo, revision = _hub_target(error)
+    where = f"{kind} repository {repo}" if repo else "that repository"
     if isinstance(error, hub_errors.GatedRepoError):
-        return f"no access to that repository (gated or private): {_first_line(error)}"
+        return f"no access to {where} (gated or private): {_first_line(error)}"
     if isinstance(error, hub_errors.RepositoryNotFoundError):
-        return "repository not found (or private without a valid token): " + _first_line(error)
+        return f"{where} not found on the Hub (or it is private and the token cannot read it)"
     if isinstance(error, hub_errors.RevisionNotFoundError):
-        return "revision not found: " + _first_line(error)
+        named = f"revision {revision!r}" if revision else "that revision"
+        return f"{named} not found in {where}: give an existing tag, branch or commit (`lstm-forecaster versions {repo or 'REPO_ID'}` lists them)"
     if isinstance(error, hub_errors.EntryNotFoundError):
+        match = _FILE_URL.search(str(error))
+        if match:
+            path = unquote(str(error)[match.end() :].split()[0].rstrip(".'\""))
+            return f"file {path} not found in {where} at revision {revision!r}"
         return "file not found in the repository: " + _first_line(error)
     if isinstance(error, hub_errors.LocalEntryNotFoundError):
         return "cannot reach the Hub and no cached copy: " + _first_line(error)

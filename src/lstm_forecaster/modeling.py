@@ -263,6 +263,13 @@ class LSTMForecaster(
         if isinstance(config, dict):
             config = LSTMForecasterConfig(**{k: v for k, v in config.items() if k in LSTMForecasterConfig.__dataclass_fields__})
         if config is None:
+            if not os.path.isdir(model_id):
+                # The mixin swallows the download error of config.json: raise the real one (missing
+                # repo, revision or token) before concluding the file is absent.
+                try:
+                    hf_hub_download(model_id, constants.CONFIG_NAME, revision=revision, cache_dir=cache_dir, token=token)
+                except EntryNotFoundError:
+                    pass
             raise ValueError(f"{model_id} has no config.json: not an lstm-forecaster model")
 
         def fetch(filename: str) -> str | None:
