@@ -97,10 +97,14 @@ def _read_csv(raw: bytes) -> pd.DataFrame:
 
 def _read_hub_dataset(repo_id: str, *, revision: str | None, split: str) -> pd.DataFrame:
     import datasets
+    from huggingface_hub import HfApi, constants
 
-    dataset = datasets.load_dataset(repo_id, revision=revision, split=split)
+    # Resolve the revision to its commit first: a missing repo or revision is a clear error, and the
+    # commit recorded (training_args.json, the model card) is exactly the one loaded.
+    sha = None if constants.HF_HUB_OFFLINE else HfApi().dataset_info(repo_id, revision=revision).sha
+    dataset = datasets.load_dataset(repo_id, revision=sha or revision, split=split)
     frame = dataset.to_pandas()
-    frame.attrs["hub_dataset"] = {"id": repo_id, "revision": revision, "split": split}
+    frame.attrs["hub_dataset"] = {"id": repo_id, "revision": revision, "sha": sha, "split": split}
     return frame
 
 
