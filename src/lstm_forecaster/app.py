@@ -20,6 +20,7 @@ The model is loaded once, when the app is built. Nothing here unpickles: the mod
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -155,9 +156,12 @@ def _split_range(training_args: dict, split: str) -> tuple[pd.Timestamp, pd.Time
     """(first, last) timestamp of a split's rows, as `training.train` records them in `training_args.json`."""
     splits = training_args.get("splits")
     entry = splits.get(split) if isinstance(splits, dict) else None
-    if not isinstance(entry, dict) or not entry.get("first") or not entry.get("last"):
+    if not isinstance(entry, dict):
         return None
-    return utc_timestamp(entry["first"]), utc_timestamp(entry["last"])
+    start, end = entry.get("start", entry.get("first")), entry.get("end", entry.get("last"))
+    if not start or not end:
+        return None
+    return utc_timestamp(start), utc_timestamp(end)
 
 
 def _first_origin(training_args: dict, split: str) -> pd.Timestamp | None:
@@ -361,27 +365,46 @@ def header_markdown(model: LSTMForecaster, info: ModelInfo) -> str:
     ]
     args = info.training_args
     data = _data_record(args)
-    source = data.get("source") or data.get("path") or data.get("dataset")
     ranges = []
     for split in ("train", "validation", "test"):
         period = _split_range(args, split)
         if period:
             label = "held-out test" if split == "test" else split
             ranges.append(f"{label} {_day(period[0])} to {_day(period[1])}")
-    if source or ranges:
-        text = "**Trained on** " + (f"`{Path(str(source)).name}`" if source else "data")
-        if data.get("sha256"):
-            text += f" (sha256 `{str(data['sha256'])[:12]}…`)"
+    if data or ranges:
+        text = f"**Trained on** {_data_description(data)}"
         if ranges:
             text += ": " + "; ".join(ranges)
         lines.append(text + ".")
     else:
-        lines.append("**Trained on:** not recorded (no training_args.json in the model).")
+        lines.append("**Trained on:** not recorded (the model has no training_args.json).")
     if info.is_local:
         lines.append(f"**Model card:** `{info.card_url}`")
     else:
         lines.append(f"**Model card:** [{info.card_url}]({info.card_url})")
     return "\n\n".join(lines)
+
+
+def _data_description(data: dict) -> str:
+    """Where the training data came from, from the `data` record of `training_args.json`."""
+    kind, source = data.get("kind"), data.get("source")
+    if kind == "sample":
+        text = "the bundled BTC-USD daily sample"
+    elif kind == "hub":
+        text = f"the Hub dataset `{source}`" + (f" at `{data['revision']}`" if data.get("revision") else "")
+    elif kind == "file" and source:
+        text = f"`{Path(str(source)).name}`"
+    else:
+        text = str(source or "data")
+    facts = []
+    if data.get("rows"):
+        facts.append(f"{data['rows']:,} rows")
+    if data.get("frequency"):
+        with contextlib.suppress(ValueError):
+            facts.append(f"one every {_duration(pd.Timedelta(data['frequency']))}")
+    if data.get("sha256"):
+        facts.append(f"sha256 `{str(data['sha256'])[:12]}…`")
+    return text + (f" ({', '.join(facts)})" if facts else "")
 
 
 def summary_markdown(result: Forecast, data_name: str, df: pd.DataFrame, units: str) -> str:
