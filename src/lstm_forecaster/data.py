@@ -188,7 +188,10 @@ def normalize_ohlcv(df: pd.DataFrame) -> pd.DataFrame:
         bad = values.isna().to_numpy()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"column '{column}' has a non-numeric value {raw.iloc[row]!r} at row {row} ({index[row]})")
+            value = "an empty value" if pd.isna(raw.iloc[row]) else f"a non-numeric value {raw.iloc[row]!r}"
+            raise ValueError(
+                f"column '{column}' has {value} at row {row} ({index[row]}); prices and volume must be numbers"
+            )
         out[column] = values.to_numpy(dtype="float64")
     for column in columns:
         values = out[column].to_numpy()
@@ -304,8 +307,20 @@ class Samples:
         return np.arange(first, last + 1)
 
     def windows(self, origins: np.ndarray) -> np.ndarray:
-        """Raw (batch, context_length, features) windows ending at `origins`."""
-        return self._windows[np.asarray(origins) - (self.context_length - 1)]
+        """Raw (batch, context_length, features) windows ending at `origins`.
+
+        Consecutive origins (such as `origins()`) give a read-only view of the feature array, with no
+        copy; any other selection copies only the selected windows.
+        """
+        rows = np.asarray(origins, dtype=np.int64) - (self.context_length - 1)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self._windows)):
+            raise ValueError(
+                f"origins must be rows {self.context_length - 1} to {len(self) - 1} (a full window before each); "
+                f"got {int(rows.min()) + self.context_length - 1} to {int(rows.max()) + self.context_length - 1}"
+            )
+        if rows.ndim == 1 and rows.size and (np.diff(rows) == 1).all():
+            return self._windows[rows[0] : rows[-1] + 1]
+        return self._windows[rows]
 
     def window_base(self, origins: np.ndarray) -> np.ndarray:
         """The target quantity's value at the first row of each window (base of `window` scaling)."""
