@@ -56,7 +56,7 @@ class Scaler:
                 raise ValueError(f"scaler has no {'/'.join(keys)} for the target '{self.target}'")
         for name, params in [*self.features.items(), ("target", self.target_params)]:
             for key, value in params.items():
-                if not isinstance(value, (int, float)) or not math.isfinite(value):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                     raise ValueError(f"scaler parameter {key} of '{name}' must be a finite number. Got {value!r}.")
 
     @classmethod
@@ -161,12 +161,24 @@ class Scaler:
         if not isinstance(data, dict) or not expected <= set(data):
             found = ", ".join(sorted(data)) if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"scaler.json needs the keys {', '.join(sorted(expected))}; found: {found}")
+        names, features, target_params = data["feature_names"], data["features"], data["target_params"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"scaler.json 'feature_names' must be a list of names. Got {names!r}.")
+        if not isinstance(features, dict) or not all(isinstance(p, dict) for p in features.values()):
+            raise ValueError(f"scaler.json 'features' must map each feature name to its parameters. Got {features!r}.")
+        if not isinstance(target_params, dict):
+            raise ValueError(f"scaler.json 'target_params' must map parameter names to numbers. Got {target_params!r}.")
+
+        def number(value):
+            # Numbers become floats; anything else is left for __post_init__ to reject by name.
+            return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
         return cls(
             mode=data["mode"],
-            feature_names=list(data["feature_names"]),
+            feature_names=list(names),
             target=data["target"],
-            features={k: {p: float(v) for p, v in params.items()} for k, params in data["features"].items()},
-            target_params={k: float(v) for k, v in data["target_params"].items()},
+            features={k: {p: number(v) for p, v in params.items()} for k, params in features.items()},
+            target_params={k: number(v) for k, v in target_params.items()},
             fitted_on=data.get("fitted_on", {}),
         )
 
