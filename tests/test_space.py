@@ -1,0 +1,417 @@
+"""The Gradio Space: the forecast API through gradio_client, a real browser, load, and loading from the Hub.
+
+The app is served on 127.0.0.1 by the tests themselves; nothing may leave the machine. A guard on the
+socket layer records (and refuses) every connection or name lookup outside loopback made by this
+process (gradio, gradio_client, huggingface_hub), and the browser aborts and records every request
+that is not to the local server.
+
+`UPDATE_SCREENSHOT=1` serves the default model (`runs/default`, trained by `make run`) in the
+browser test, when it exists, and writes the screenshot to `docs/space.png` for the README.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+gr = pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+from lstm_forecaster import LSTMForecasterConfig, load_ohlcv, sample_path  # noqa: E402
+from lstm_forecaster.app import DEFAULT_MODEL_DIR, build_demo, resolve_model  # noqa: E402
+from lstm_forecaster.hub import load_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+HOURLY = ROOT / "tests" / "data" / "Binance_BTCUSDT_1h.csv"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+BROKEN_CSV = "date,open,high,low,close,volume\n2024-01-01,1,2,1,1.5,10\n2024-01-02,1,2,1,abc,10\n"
+HORIZON = 3
+
+
+# ----- fixtures ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def outside() -> list[str]:
+    """Refuse and record connections and name lookups outside loopback for the whole module."""
+    attempts: list[str] = []
+    connect, getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def guarded_connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in LOOPBACK:
+            attempts.append(f"connect {address}")
+            raise OSError(f"test guard: no network outside loopback ({address})")
+        return connect(self, address)
+
+    def guarded_getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and name not in LOOPBACK:
+            attempts.append(f"lookup {name}")
+            raise socket.gaierror(f"test guard: no name lookups outside loopback ({name})")
+        return getaddrinfo(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", guarded_connect)
+        mp.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+        yield attempts
+    assert attempts == [], f"the app tried to reach outside the machine: {attempts}"
+
+
+def _train_tiny(folder: Path, seed: int) -> Path:
+    """A real training run, 1 epoch on the last 400 days of the sample: a complete model folder."""
+    from lstm_forecaster.training import TrainingConfig, train
+
+    config = LSTMForecasterConfig(
+        features=["log_return", "rsi_14"],
+        target="log_return",
+        context_length=20,
+        horizon=HORIZON,
+        hidden_size=8,
+        quantiles=[0.1, 0.5, 0.9],
+    )
+    recipe = TrainingConfig(model=config, name="tiny", epochs=1, batch_size=64, loss="pinball", seed=seed)
+    df = load_ohlcv(sample_path()).iloc[-400:]
+    return train(recipe, folder, data=df, progress=False, cpu=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return _train_tiny(tmp_path_factory.mktemp("space_model") / "tiny", seed=0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(demo) -> str:
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, share=False, quiet=True)
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def served(tiny_model, outside):
+    """The app serving the tiny model on a free loopback port: (url, model)."""
+    demo = build_demo(str(tiny_model))
+    url = _launch(demo)
+    try:
+        yield url, load_model(tiny_model)
+    finally:
+        demo.close()
+
+
+def _client(url: str):
+    return gradio_client.Client(url, verbose=False, download_files=False)
+
+
+def _table(result) -> pd.DataFrame:
+    summary, plot, table = result
+    assert isinstance(summary, str) and plot is not None
+    return pd.DataFrame(table["data"], columns=table["headers"])
+
+
+def _check_forecast(table: pd.DataFrame, df: pd.DataFrame, model, horizon: int) -> None:
+    """Timestamps follow the last row at the data's spacing; values are the model's, in price units."""
+    last_time, last_close = df.index[-1], float(df["close"].iloc[-1])
+    step = df.index[-1] - df.index[-2]
+    expected_times = [last_time + step * k for k in range(1, horizon + 1)]
+    assert list(table["timestamp"]) == [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in expected_times]
+    forecast = table["forecast"].to_numpy(dtype=float)
+    lower, upper = table["lower (q0.1)"].to_numpy(dtype=float), table["upper (q0.9)"].to_numpy(dtype=float)
+    assert np.all(forecast > 0)
+    # Price units: near the last close (a day's or an hour's move), not a scaled value near 0 or 1.
+    assert np.all(np.abs(forecast / last_close - 1) < 0.25), (forecast, last_close)
+    assert np.all((lower <= forecast) & (forecast <= upper))
+    expected = model.predict(df, horizon=horizon)
+    np.testing.assert_allclose(forecast, expected["forecast"].to_numpy(), rtol=0, atol=0.006)
+    np.testing.assert_allclose(lower, expected["q0.1"].to_numpy(), rtol=0, atol=0.006)
+    np.testing.assert_allclose(
+        table["change (%)"].to_numpy(dtype=float), 100 * (expected["forecast"].to_numpy() / last_close - 1), atol=6e-4
+    )
+
+
+# ----- the forecast endpoint through gradio_client -----------------------------------------------------
+
+
+@pytest.mark.parametrize("horizon", [1, HORIZON])
+def test_api_forecast_on_the_sample(served, horizon):
+    url, model = served
+    table = _table(_client(url).predict(None, horizon, api_name="/forecast"))
+    assert len(table) == horizon
+    _check_forecast(table, load_ohlcv(sample_path()), model, horizon)
+
+
+def test_api_forecast_on_an_uploaded_file(served, tmp_path):
+    url, model = served
+    # An hourly exchange export (URL line first, newest first, unix milliseconds): what users bring.
+    lines = HOURLY.read_text().splitlines()
+    upload = tmp_path / "btc_hourly.csv"
+    upload.write_text("\n".join(lines[:400]) + "\n")
+    result = _client(url).predict(gradio_client.handle_file(str(upload)), HORIZON, api_name="/forecast")
+    table = _table(result)
+    df = load_ohlcv(upload)
+    assert df.index[-1] - df.index[-2] == pd.Timedelta(hours=1)
+    _check_forecast(table, df, model, HORIZON)
+    assert "btc_hourly.csv" in result[0] and "1 hour" in result[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (BROKEN_CSV, r"broken\.csv: column 'close' has a non-numeric value 'abc' at row 1"),
+        ("when,price\n2024-01-01,3\n", r"broken\.csv: missing column 'close'; found: when, price"),
+        ("date,close\n" + "".join(f"2024-01-{d:02d},{100 + d}\n" for d in range(1, 11)), r"too few rows: 10 given"),
+    ],
+)
+def test_api_bad_file_gives_a_readable_error(served, tmp_path, content, message):
+    url, _ = served
+    broken = tmp_path / "broken.csv"
+    broken.write_text(content)
+    with pytest.raises(gradio_client.exceptions.AppError, match=message) as caught:
+        _client(url).predict(gradio_client.handle_file(str(broken)), HORIZON, api_name="/forecast")
+    assert "Traceback" not in str(caught.value) and str(tmp_path) not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("horizon", "message"),
+    [(HORIZON + 2, f"greater than maximum value {HORIZON}"), (2.5, f"whole number of steps from 1 to {HORIZON}")],
+)
+def test_api_horizon_outside_the_model_is_refused(served, horizon, message):
+    url, _ = served
+    with pytest.raises(gradio_client.exceptions.AppError, match=message):
+        _client(url).predict(None, horizon, api_name="/forecast")
+
+
+def test_api_backtest_matches_the_recorded_held_out_metrics(served, tiny_model):
+    url, _ = served
+    # The tiny model was trained on a DataFrame slice: its held-out period lies inside the sample.
+    note, metrics, plot = _client(url).predict(None, 1, api_name="/backtest")
+    recorded = json.loads((tiny_model / "metrics.json").read_text())
+    assert f"{recorded['models']['model']['mae']:,.2f}" in metrics
+    assert f"{recorded['models']['naive_last']['mae']:,.2f}" in metrics
+    assert "naive_last" in metrics and plot is not None and "Held-out period" in note
+
+
+# ----- load --------------------------------------------------------------------------------------------
+
+
+def test_twenty_concurrent_forecasts(served):
+    url, model = served
+    client = _client(url)
+    start = time.perf_counter()
+    jobs = [client.submit(None, 1 + i % HORIZON, api_name="/forecast") for i in range(20)]
+    results = [job.result(timeout=60) for job in jobs]
+    elapsed = time.perf_counter() - start
+    assert elapsed < 60, f"20 concurrent forecasts took {elapsed:.1f} s"
+    sample = load_ohlcv(sample_path())
+    for i, result in enumerate(results):
+        table = _table(result)
+        assert len(table) == 1 + i % HORIZON
+        _check_forecast(table, sample, model, 1 + i % HORIZON)
+
+
+def test_twenty_concurrent_clients(served):
+    url, _ = served
+
+    def one(i: int) -> int:
+        return len(_table(_client(url).predict(None, 1 + i % HORIZON, api_name="/forecast")))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(20) as pool:
+        rows = list(pool.map(one, range(20), timeout=90))
+    assert rows == [1 + i % HORIZON for i in range(20)]
+    assert time.perf_counter() - start < 90
+
+
+# ----- a real browser ----------------------------------------------------------------------------------
+
+
+def _browser_model(tiny_model: Path) -> Path:
+    if os.environ.get("UPDATE_SCREENSHOT") == "1" and (ROOT / DEFAULT_MODEL_DIR / "config.json").is_file():
+        return ROOT / DEFAULT_MODEL_DIR
+    return tiny_model
+
+
+def test_browser_forecast_plot_table_and_bad_file(tiny_model, outside, tmp_path):
+    if not CHROMIUM.is_file():
+        pytest.fail("Debian's chromium is missing at /usr/bin/chromium: run `make browser` (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    model_dir = _browser_model(tiny_model)
+    config = load_model(model_dir).config
+    horizon, traces = config.horizon, 4 if config.quantiles and len(config.quantiles) > 1 else 2
+    demo = build_demo(str(model_dir))
+    url = _launch(demo)
+    external: list[str] = []
+    broken = tmp_path / "broken.csv"
+    broken.write_text(BROKEN_CSV)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.set_default_timeout(30_000)
+
+                def local_only(route):
+                    if route.request.url.startswith((url, "data:", "blob:")):
+                        route.continue_()
+                    else:
+                        external.append(route.request.url)
+                        route.abort()
+
+                page.route("**/*", local_only)
+                page.goto(url, wait_until="networkidle")
+                expect(page.locator("#header")).to_contain_text("Predicts")
+                expect(page.locator("#disclaimer")).to_contain_text("not financial advice")
+
+                page.click("#forecast-button")
+                plot = page.locator("#forecast-plot .js-plotly-plot")
+                expect(plot).to_be_visible()
+                expect(plot.locator(".scatterlayer .trace")).to_have_count(traces)  # history, forecast, band
+                rows = page.locator("#forecast-table [role=row]:has([role=gridcell])")
+                expect(rows).to_have_count(horizon)
+                first = load_ohlcv(sample_path()).index[-1] + pd.Timedelta(days=1)
+                expect(rows.first).to_contain_text(first.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                expect(page.locator("#forecast-summary")).to_contain_text("From the last close")
+                page.wait_for_timeout(500)  # let the plot finish its transition before the picture
+                shot = tmp_path / "space.png"
+                page.screenshot(path=str(shot), full_page=True)
+                if os.environ.get("UPDATE_SCREENSHOT") == "1":
+                    (ROOT / "docs").mkdir(exist_ok=True)
+                    shutil.copyfile(shot, ROOT / "docs" / "space.png")
+
+                page.set_input_files("#data-file input[type=file]", str(broken))
+                expect(page.locator("#data-file")).to_contain_text("broken.csv")
+                page.click("#forecast-button")
+                expect(page.get_by_text("column 'close' has a non-numeric value 'abc' at row 1")).to_be_visible()
+                assert "Traceback" not in page.inner_text("body")
+            finally:
+                browser.close()
+    finally:
+        demo.close()
+    assert external == [], f"the page tried to load from outside: {external}"
+
+
+# ----- the Space loads its model from the Hub by repo id and revision ----------------------------------
+
+
+def test_space_serves_a_hub_model_at_a_revision(hub_env, tiny_model, outside, tmp_path):
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    repo = "alice/space-btc"
+    api.create_repo(repo, exist_ok=True)
+    first = api.upload_folder(repo_id=repo, folder_path=tiny_model, commit_message="v1")
+    api.create_tag(repo, tag="v1.0", revision=first.oid)
+    # A newer, different model on main: the Space must still serve v1.0.
+    newer = _train_tiny(tmp_path / "newer", seed=1)
+    api.upload_folder(repo_id=repo, folder_path=newer, commit_message="v2")
+
+    demo = build_demo(repo, "v1.0")
+    url = _launch(demo)
+    try:
+        page = gradio_client.Client(url, verbose=False, download_files=False)
+        table = _table(page.predict(None, HORIZON, api_name="/forecast"))
+        config = page.view_api(print_info=False, return_format="dict")
+        assert "/forecast" in config["named_endpoints"]
+    finally:
+        demo.close()
+    sample = load_ohlcv(sample_path())
+    _check_forecast(table, sample, load_model(tiny_model), HORIZON)
+    newer_forecast = load_model(newer).predict(sample, horizon=HORIZON)["forecast"].to_numpy()
+    assert not np.allclose(table["forecast"].to_numpy(dtype=float), newer_forecast, rtol=0, atol=0.01)
+
+    # The header names the repo, the revision, its commit, and links the card on this Hub.
+    from lstm_forecaster.app import header_markdown, model_info
+
+    info = model_info(repo, "v1.0")
+    header = header_markdown(load_model(tiny_model), info)
+    assert info.commit == first.oid
+    assert info.training_args == json.loads((tiny_model / "training_args.json").read_text())
+    assert f"`{repo}` at revision `v1.0` (commit `{first.oid[:10]}`)" in header
+    assert f"({hub_env.url}/{repo}/tree/v1.0)" in header
+
+
+# ----- python space/app.py, and which model it serves ---------------------------------------------------
+
+
+def test_space_app_runs_from_the_repo_root_with_space_config(tiny_model, tmp_path):
+    space = tmp_path / "space"
+    shutil.copytree(ROOT / "space", space)
+    (space / "space_config.json").write_text(f'{{"MODEL_ID": "{tiny_model}", "MODEL_REVISION": null}}\n')
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEL_ID", "MODEL_REVISION")}
+    env.update(
+        PYTHONUNBUFFERED="1",
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_SERVER_PORT=str(port),
+        GRADIO_ANALYTICS_ENABLED="False",
+    )
+    process = subprocess.Popen(
+        [sys.executable, str(space / "app.py")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("Running on" in line for line in output):
+            assert process.poll() is None, "".join(output)
+            time.sleep(0.2)
+        assert any("Running on" in line for line in output), "".join(output)
+        table = _table(_client(f"http://127.0.0.1:{port}/").predict(None, 2, api_name="/forecast"))
+        assert len(table) == 2
+        _check_forecast(table, load_ohlcv(sample_path()), load_model(tiny_model), 2)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_model_comes_from_the_argument_then_the_environment_then_the_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("MODEL_ID", "alice/from-env")
+    monkeypatch.setenv("MODEL_REVISION", "v2")
+    assert resolve_model("bob/given", "v1") == ("bob/given", "v1")
+    assert resolve_model() == ("alice/from-env", "v2")
+    monkeypatch.delenv("MODEL_ID")
+    monkeypatch.delenv("MODEL_REVISION")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"runs/default.*make run.*MODEL_ID"):
+        resolve_model()
+    (tmp_path / "runs" / "default").mkdir(parents=True)
+    (tmp_path / "runs" / "default" / "config.json").write_text("{}")
+    assert resolve_model() == ("runs/default", None)
+
+
+def test_serve_without_a_model_exits_2_with_one_line(monkeypatch, tmp_path, capsys):
+    from lstm_forecaster.cli import main
+
+    monkeypatch.delenv("MODEL_ID", raising=False)
+    monkeypatch.delenv("MODEL_REVISION", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["serve", "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no model to serve") and "make run" in err and len(err.splitlines()) == 1
