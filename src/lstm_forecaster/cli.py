@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-revision", help="revision of a Hub dataset")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--seed", type=int, help="override the recipe's seed")
-    p.add_argument("--resume", action="store_true", help="resume from the last checkpoint in --output")
+    p.add_argument("--resume", action="store_true", help="resume from the checkpoint kept beside --output (.NAME.checkpoint/)")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output folder")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="push the trained folder to this Hub repo")
     p.add_argument("--tag", help="tag the pushed commit (with --push-to-hub)")
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model-id", required=True)
     p.add_argument("--revision", help="model revision the Space serves")
     p.add_argument("--private", action="store_true")
+    p.add_argument("--space-dir", help="the Space folder to upload (default: ./space, else the source checkout's space/)")
 
     p = commands.add_parser("serve", help="serve the Gradio app locally")
     p.add_argument("--model", help="model folder or Hub repo id (default: MODEL_ID, else the default model)")
@@ -103,7 +105,16 @@ def _run(args: argparse.Namespace) -> int:
 
 def evaluate_command(args: argparse.Namespace) -> int:
     """Held-out metrics of a model beside the naive baselines; plots with --output."""
-    raise NotImplementedError("evaluate: see the training issue")
+    from .evaluation import metrics_table
+    from .training import evaluate_model, write_evaluation_folder
+
+    result = evaluate_model(args.model, revision=args.revision, data=args.data)
+    print(metrics_table(result.report), end="")
+    if args.output:
+        target = result.model.config.target
+        folder = write_evaluation_folder(args.output, result.frame, result.history, result.report, str(args.model), target)
+        print(f"wrote {folder}")
+    return 0
 
 
 def predict_command(args: argparse.Namespace) -> int:

@@ -1,0 +1,1079 @@
+"""Train a recipe into a complete model folder, honestly: chronological splits, test read once.
+
+A *recipe* (`TrainingConfig`, a YAML file in `configs/`) holds the model's architecture (the
+`model:` mapping, an `LSTMForecasterConfig`) and how to train it. `train` reads it top to bottom:
+
+1. load the data and cut it chronologically into train / validation / test rows;
+2. fit the scaler on the training rows only;
+3. train with AdamW (or Adam), a warm-up + cosine learning-rate schedule, gradient clipping, a seeded
+   shuffle, under Hugging Face Accelerate (CPU, one GPU with bf16 autocast, or several processes via
+   `accelerate launch`);
+4. after every epoch, estimate the validation loss, keep the best weights, stop early when it stops
+   improving, and save a resumable checkpoint (safetensors + JSON, never a pickle);
+5. restore the best weights and read the test split once: a rolling-origin backtest scored beside
+   the naive baselines (`evaluation.evaluate_backtest`);
+6. write the model folder (config, weights, scaler, training_args.json, metrics.json, plots, model
+   card) to a temporary folder, then rename it into place.
+
+Examples
+--------
+    lstm-forecaster train --config configs/default.yaml --output runs/default
+    accelerate launch --multi_gpu --num_processes 2 scripts/train.py --cpu --config configs/default.yaml --output runs/ddp
+
+    from lstm_forecaster.training import load_recipe, train
+    folder = train(load_recipe("configs/default.yaml"), "runs/default")
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+from torch.nn import functional as F
+
+from . import __version__
+from .configuration import LSTMForecasterConfig
+from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path
+from .modeling import LSTMForecaster
+from .scaling import Scaler
+
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULES = ("cosine", "constant")
+LOSSES = ("mse", "pinball")
+HEAD_INITS = ("default", "baseline")
+MIXED_PRECISIONS = ("auto", "no", "bf16", "fp16")
+_SETUP_KEYS = (
+    "train_fraction",
+    "validation_fraction",
+    "batch_size",
+    "optimizer",
+    "learning_rate",
+    "weight_decay",
+    "lr_schedule",
+    "warmup_steps",
+    "min_lr_ratio",
+    "grad_clip",
+    "patience",
+    "loss",
+    "loss_on_all_steps",
+    "head_init",
+)
+CHECKPOINT_STATE = "state.safetensors"
+CHECKPOINT_META = "state.json"
+TRAINING_ARGS = "training_args.json"
+METRICS = "metrics.json"
+FORECAST_PLOT = "forecast.png"
+PERCENT_CHANGE_PLOT = "percent_change.png"
+
+
+# ----- the recipe -----------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingConfig:
+    """A training recipe: the model's architecture and how to train and evaluate it.
+
+    Args:
+        model: The architecture, inputs and outputs (`LSTMForecasterConfig`; in YAML, the `model:` mapping).
+        name: Short name of the recipe, used in the model card.
+        description: One or two sentences on what the recipe reproduces.
+        data: OHLCV source: a CSV/Parquet path (relative paths are read from the current directory) or
+            a Hub dataset id `user/name`. None: the bundled BTC-USD daily sample.
+        data_revision: Revision of a Hub dataset.
+        train_fraction: Share of the rows, oldest first, in the training split.
+        validation_fraction: Share of the rows after them in the validation split (early stopping and
+            best-checkpoint selection); the remaining rows are the test split, read once at the end.
+        epochs: Maximum number of passes over the training windows.
+        batch_size: Windows per optimisation step (per process under `accelerate launch`).
+        optimizer: `adamw` (decoupled weight decay) or `adam`.
+        learning_rate: Peak learning rate.
+        weight_decay: Weight decay (decoupled for `adamw`, L2 for `adam`).
+        lr_schedule: `cosine` (decay to `min_lr_ratio` x the peak over all epochs) or `constant`.
+        warmup_steps: Steps of linear warm-up before the schedule.
+        min_lr_ratio: Final learning rate of the cosine schedule, as a fraction of the peak.
+        grad_clip: Largest global gradient norm; 0 turns clipping off.
+        patience: Epochs without a better validation loss before stopping; 0 never stops early.
+        loss: `mse` on the scaled target (point forecasts) or `pinball` (mean quantile loss over the
+            model's quantile levels).
+        loss_on_all_steps: Train on the forecast made at every time step of a window, not only the
+            last one (the PyTorch OHLCV system). Validation always scores the last step.
+        head_init: `default` (PyTorch's init) or `baseline`: zero weights and biases set to the training
+            targets' mean (point) or empirical quantiles, so training starts at the constant forecast
+            (for a `log_return` target: persistence with the training split's return distribution).
+        seed: Seeds weights, dropout and the shuffle; same seed and data give the same weights on CPU.
+        mixed_precision: `auto` (bf16 on a GPU that has it, else full precision), `no`, `bf16`, `fp16`.
+    """
+
+    model: LSTMForecasterConfig = field(default_factory=LSTMForecasterConfig)
+    name: str = "lstm-forecaster"
+    description: str = ""
+    data: str | None = None
+    data_revision: str | None = None
+    train_fraction: float = 0.7
+    validation_fraction: float = 0.15
+    epochs: int = 50
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    patience: int = 10
+    loss: str = "mse"
+    loss_on_all_steps: bool = False
+    head_init: str = "default"
+    seed: int = 0
+    mixed_precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = model_config_from_dict(self.model)
+        if not isinstance(self.model, LSTMForecasterConfig):
+            raise ValueError(f"model must be a mapping of LSTMForecasterConfig fields. Got {self.model!r}.")
+        for name in ("name", "description"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string. Got {getattr(self, name)!r}.")
+        for name in ("data", "data_revision"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be a path or Hub id (a string) or null. Got {value!r}.")
+        for name, low, high in (("train_fraction", 0.0, 1.0), ("validation_fraction", 0.0, 1.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
+                raise ValueError(f"{name} must be a number strictly between {low:g} and {high:g}. Got {value!r}.")
+            setattr(self, name, float(value))
+        if self.train_fraction + self.validation_fraction >= 1.0:
+            raise ValueError(
+                f"train_fraction + validation_fraction must leave rows for the test split (sum < 1). "
+                f"Got {self.train_fraction} + {self.validation_fraction}."
+            )
+        for name, smallest in (("epochs", 1), ("batch_size", 1), ("warmup_steps", 0), ("patience", 0), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+                raise ValueError(f"{name} must be an integer >= {smallest}. Got {value!r}.")
+        for name in ("learning_rate", "weight_decay", "min_lr_ratio", "grad_clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number. Got {value!r}.")
+            setattr(self, name, float(value))
+        if self.learning_rate == 0:
+            raise ValueError("learning_rate must be positive. Got 0.")
+        for name, accepted in (
+            ("optimizer", OPTIMIZERS),
+            ("lr_schedule", SCHEDULES),
+            ("loss", LOSSES),
+            ("head_init", HEAD_INITS),
+            ("mixed_precision", MIXED_PRECISIONS),
+        ):
+            if getattr(self, name) not in accepted:
+                raise ValueError(f"{name} must be one of {', '.join(accepted)}. Got {getattr(self, name)!r}.")
+        if not isinstance(self.loss_on_all_steps, bool):
+            raise ValueError(f"loss_on_all_steps must be true or false. Got {self.loss_on_all_steps!r}.")
+        if self.loss == "pinball" and not self.model.quantiles:
+            raise ValueError("loss 'pinball' needs quantile levels: set model.quantiles, e.g. [0.1, 0.5, 0.9].")
+        if self.loss == "mse" and self.model.quantiles:
+            raise ValueError(
+                f"model.quantiles {self.model.quantiles} need loss 'pinball'; loss 'mse' is for point forecasts."
+            )
+        if self.loss_on_all_steps and self.model.bidirectional:
+            raise ValueError("loss_on_all_steps needs a one-directional network (model.bidirectional: false).")
+
+    @property
+    def test_fraction(self) -> float:
+        """Share of the rows, newest last, in the test split."""
+        return 1.0 - self.train_fraction - self.validation_fraction
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-ready dict; `recipe_from_dict` reads it back."""
+        out = dataclasses.asdict(self)
+        out["model"] = {k: v for k, v in dataclasses.asdict(self.model).items() if k != "package_version"}
+        return out
+
+
+def model_config_from_dict(values: dict) -> LSTMForecasterConfig:
+    """An `LSTMForecasterConfig` from a mapping; unknown keys raise `ValueError` naming them."""
+    if not isinstance(values, dict):
+        raise ValueError(f"model must be a mapping of LSTMForecasterConfig fields. Got {values!r}.")
+    accepted = [f.name for f in dataclasses.fields(LSTMForecasterConfig) if f.name != "package_version"]
+    unknown = [k for k in values if k not in accepted]
+    if unknown:
+        raise ValueError(f"unknown key 'model.{unknown[0]}' in the recipe; accepted under model: {', '.join(accepted)}")
+    return LSTMForecasterConfig(**values)
+
+
+def recipe_from_dict(values: dict) -> TrainingConfig:
+    """A `TrainingConfig` from a mapping; unknown keys raise `ValueError` naming the key and the accepted ones."""
+    if not isinstance(values, dict):
+        raise ValueError(f"a recipe must be a mapping of keys to values. Got {type(values).__name__}.")
+    accepted = [f.name for f in dataclasses.fields(TrainingConfig)]
+    unknown = [k for k in values if k not in accepted]
+    if unknown:
+        raise ValueError(f"unknown key '{unknown[0]}' in the recipe; accepted: {', '.join(accepted)}")
+    values = dict(values)
+    values["model"] = model_config_from_dict(values.get("model", {}) or {})
+    return TrainingConfig(**values)
+
+
+def load_recipe(path: str | Path) -> TrainingConfig:
+    """Read a recipe from a YAML (or JSON) file.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        When it is not YAML, or names an unknown key or a bad value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such recipe file", str(path))
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read recipe {path}: {str(e).splitlines()[0]}") from e
+    try:
+        return recipe_from_dict(values)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
+
+
+# ----- data and splits ------------------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    """Chronological split of one series, in rows of its `Samples` (after the features' warm-up).
+
+    Rows `0..train_last` are training rows, `train_last + 1..validation_last` validation rows, the
+    rest test rows. Each split's origins are the forecast origins whose every target lies in it
+    (a validation origin may read training rows as input: they are its past).
+    """
+
+    train_last: int
+    validation_last: int
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+
+def chronological_split(df: pd.DataFrame, samples: Samples, recipe: TrainingConfig) -> Split:
+    """Cut `df` by row count (train, validation, test fractions), then map the cuts onto `samples`.
+
+    The cuts are taken on the raw rows, so every recipe with the same data and fractions has the same
+    test period whatever its features' warm-up.
+    """
+    n = len(df)
+    train_end = df.index[max(int(round(n * recipe.train_fraction)) - 1, 0)]
+    validation_end = df.index[max(int(round(n * (recipe.train_fraction + recipe.validation_fraction))) - 1, 0)]
+    train_last = int(samples.index.searchsorted(train_end, side="right")) - 1
+    validation_last = int(samples.index.searchsorted(validation_end, side="right")) - 1
+    horizon = samples.horizon
+    split = Split(
+        train_last=train_last,
+        validation_last=validation_last,
+        train=samples.origins(0, train_last - horizon),
+        validation=samples.origins(train_last, validation_last - horizon),
+        test=samples.origins(validation_last),
+    )
+    for name, origins in (("train", split.train), ("validation", split.validation), ("test", split.test)):
+        if len(origins) < 3:
+            raise ValueError(
+                f"too few rows: the {name} split has {len(origins)} forecast origins with {len(df)} rows, "
+                f"context_length {samples.context_length}, horizon {horizon} and fractions "
+                f"{recipe.train_fraction:g}/{recipe.validation_fraction:g}/{recipe.test_fraction:g}; give more rows"
+            )
+    return split
+
+
+def load_training_data(
+    recipe: TrainingConfig, data=None, data_revision: str | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """Load the recipe's data (or `data`), and describe where it came from for `training_args.json`.
+
+    Returns
+    -------
+    (pd.DataFrame, dict)
+        The OHLCV rows and `{"kind": "sample"|"file"|"hub"|"dataframe", "source", "sha256", ...}`.
+    """
+    data = recipe.data if data is None else data
+    revision = data_revision if data_revision is not None else recipe.data_revision
+    if data is None:
+        path = sample_path()
+        return load_ohlcv(path), {
+            "kind": "sample",
+            "source": "lstm_forecaster/data/BTC-USD.csv",
+            "sha256": file_sha256(path),
+        }
+    if isinstance(data, pd.DataFrame):
+        df = load_ohlcv(data)
+        hub = df.attrs.get("hub_dataset")
+        if hub:
+            return df, {"kind": "hub", "source": hub.get("id"), "hub_dataset": dict(hub)}
+        return df, {"kind": "dataframe", "source": "an in-memory DataFrame", "sha256": _frame_sha256(df)}
+    df = load_ohlcv(data, revision=revision)
+    hub = df.attrs.get("hub_dataset")
+    if hub:
+        return df, {"kind": "hub", "source": hub.get("id"), "hub_dataset": dict(hub)}
+    path = Path(data)
+    if path.resolve() == sample_path().resolve():
+        return df, {"kind": "sample", "source": "lstm_forecaster/data/BTC-USD.csv", "sha256": file_sha256(path)}
+    return df, {"kind": "file", "source": str(data), "sha256": file_sha256(path)}
+
+
+def _frame_sha256(df: pd.DataFrame) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+# ----- tensors, losses, schedule --------------------------------------------------------------------
+
+
+class WindowBatches:
+    """Scaled training windows gathered by index arithmetic from one pre-built tensor per series.
+
+    For `minmax`/`standard` scaling the (rows, features) matrix and the (rows, horizon) targets are
+    scaled once; a batch is `x[rows]` with `rows = origin - context_length + 1 + arange(context_length)`.
+    For `window` scaling the raw rows are gathered and each window divided by its own first row.
+    Memory grows with the rows, never rows x context_length.
+    """
+
+    def __init__(self, samples: Samples, scaler: Scaler, device: torch.device):
+        self.context_length = samples.context_length
+        self.window = scaler.mode == "window"
+        self.device = device
+        self.offsets = torch.arange(-self.context_length + 1, 1, device=device)
+        targets = np.nan_to_num(samples.targets, nan=0.0)  # rows without a target are never gathered
+        if self.window:
+            self.x = torch.from_numpy(samples.features).to(device)  # float64, scaled per batch
+            self.y = torch.from_numpy(targets).to(device)
+            self.base = torch.from_numpy(samples.base.copy()).to(device)
+        else:
+            self.x = torch.from_numpy(scaler.scale_windows(samples.features[None])[0]).to(device)
+            self.y = torch.from_numpy(scaler.scale_target(targets)).to(device)
+
+    def __call__(self, origins: torch.Tensor, all_steps: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows and targets at `origins`.
+
+        Returns
+        -------
+        (torch.Tensor, torch.Tensor)
+            x (batch, context_length, features) float32 and y (batch, horizon) float32, or with
+            `all_steps` y (batch, context_length, horizon): the targets of every row of the window.
+        """
+        rows = origins[:, None] + self.offsets
+        x = self.x[rows]
+        y = self.y[rows] if all_steps else self.y[origins]
+        if self.window:
+            first = x[:, :1, :]
+            x = (x / first - 1.0).float()
+            base = self.base[rows[:, 0]].view(-1, *([1] * (y.ndim - 1)))
+            y = (y / base - 1.0).float()
+        return x, y
+
+
+def compute_loss(prediction: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor | None) -> torch.Tensor:
+    """Mean squared error, or the mean pinball loss over quantile levels.
+
+    Parameters
+    ----------
+    prediction : torch.Tensor
+        (..., horizon, outputs) scaled forecasts.
+    target : torch.Tensor
+        (..., horizon) scaled targets.
+    quantiles : torch.Tensor, optional
+        (outputs,) quantile levels; None for MSE.
+    """
+    prediction = prediction.float()
+    if quantiles is None:
+        return F.mse_loss(prediction[..., 0], target)
+    error = target[..., None] - prediction
+    return torch.maximum(quantiles * error, (quantiles - 1.0) * error).mean()
+
+
+def get_lr(step: int, total_steps: int, recipe: TrainingConfig) -> float:
+    """Learning rate at optimisation step `step`: linear warm-up, then constant or cosine decay."""
+    if step < recipe.warmup_steps:
+        return recipe.learning_rate * (step + 1) / (recipe.warmup_steps + 1)
+    if recipe.lr_schedule == "constant":
+        return recipe.learning_rate
+    progress = min((step - recipe.warmup_steps) / max(total_steps - recipe.warmup_steps, 1), 1.0)
+    min_lr = recipe.learning_rate * recipe.min_lr_ratio
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (recipe.learning_rate - min_lr)
+
+
+@torch.no_grad()
+def init_head_at_baseline(model: LSTMForecaster, scaled_targets: np.ndarray) -> None:
+    """Zero the head's weights and set its biases to the training targets' mean or quantiles.
+
+    The network then starts at the constant forecast of the training split; for quantile models the
+    bias of level j > 0 is the inverse softplus of the gap between consecutive empirical quantiles
+    (the head emits the lowest level and positive increments).
+
+    Parameters
+    ----------
+    scaled_targets : np.ndarray
+        (windows, horizon) scaled targets of the training origins.
+    """
+    config = model.config
+    bias = np.zeros((config.horizon, config.num_outputs))
+    if config.quantiles:
+        levels = np.quantile(scaled_targets, config.quantiles, axis=0).T  # (horizon, outputs)
+        gaps = np.maximum(np.diff(levels, axis=1), 1e-4)
+        bias[:, 0] = levels[:, 0]
+        bias[:, 1:] = gaps + np.log(-np.expm1(-gaps))  # inverse of softplus
+    else:
+        bias[:, 0] = scaled_targets.mean(axis=0)
+    model.head.weight.zero_()
+    model.head.bias.copy_(torch.from_numpy(bias.reshape(-1)).to(model.head.bias))
+
+
+@torch.no_grad()
+def estimate_loss(
+    model, batches: WindowBatches, origins: torch.Tensor, quantiles, accelerator, batch_size: int = 4096
+) -> float:
+    """Mean loss of the last-step forecast over `origins`, in eval mode (no dropout)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(origins), batch_size):
+        x, y = batches(origins[start : start + batch_size])
+        with accelerator.autocast():
+            prediction = model(x)
+        total += compute_loss(prediction, y, quantiles).item() * len(x)
+        count += len(x)
+    model.train(was_training)
+    return total / count
+
+
+# ----- checkpoints (safetensors + JSON, never a pickle) ----------------------------------------------
+
+
+def checkpoint_dir(output_dir: Path) -> Path:
+    """Where the resumable training state of `output_dir` lives: `.NAME.checkpoint/` beside it."""
+    return output_dir.parent / f".{output_dir.name}.checkpoint"
+
+
+def save_checkpoint(folder: Path, model, optimizer, best_state, shuffle: torch.Generator, meta: dict) -> None:
+    """Write the training state atomically: tensors to safetensors, everything else to JSON."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best_state.items()})
+    optim = optimizer.state_dict()
+    optim_meta = {"param_groups": optim["param_groups"], "state": {}}
+    for index, state in optim["state"].items():
+        optim_meta["state"][str(index)] = {}
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().contiguous()
+                optim_meta["state"][str(index)][key] = "tensor"
+            else:
+                optim_meta["state"][str(index)][key] = value
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.shuffle"] = shuffle.get_state()
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, folder / f"{CHECKPOINT_STATE}.tmp")
+    (folder / f"{CHECKPOINT_META}.tmp").write_text(json.dumps({**meta, "optimizer": optim_meta}, indent=2) + "\n")
+    os.replace(folder / f"{CHECKPOINT_STATE}.tmp", folder / CHECKPOINT_STATE)
+    os.replace(folder / f"{CHECKPOINT_META}.tmp", folder / CHECKPOINT_META)
+
+
+def load_checkpoint(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Read a checkpoint written by `save_checkpoint`: (JSON meta, tensors)."""
+    from safetensors.torch import load_file
+
+    meta_path, state_path = folder / CHECKPOINT_META, folder / CHECKPOINT_STATE
+    if not meta_path.is_file() or not state_path.is_file():
+        raise ValueError(f"no checkpoint to resume from in {folder} (train without --resume first)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{meta_path} is not valid JSON: {e}") from e
+    return meta, load_file(state_path)
+
+
+def _optimizer_state(meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    state = {}
+    for index, entries in meta["state"].items():
+        state[int(index)] = {
+            key: tensors[f"optimizer.{index}.{key}"] if value == "tensor" else value for key, value in entries.items()
+        }
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+# ----- training -------------------------------------------------------------------------------------
+
+
+def train(
+    recipe: TrainingConfig | str | Path,
+    output_dir: str | Path,
+    data=None,
+    *,
+    data_revision: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    cpu: bool = False,
+    progress: bool | None = None,
+    evaluate_split: str = "test",
+    recipe_file: str | None = None,
+) -> Path:
+    """Train a recipe and write a complete model folder.
+
+    Parameters
+    ----------
+    recipe : TrainingConfig, str or Path
+        The recipe, or the path of its YAML file.
+    output_dir : str or Path
+        Model folder to write. It is written to a temporary folder beside it, then renamed, so it
+        is either complete or absent.
+    data : str, Path or pd.DataFrame, optional
+        OHLCV data overriding the recipe's `data` (a file, a Hub dataset id, or a DataFrame; a
+        DataFrame from a Hub dataset keeps its `attrs["hub_dataset"]`).
+    data_revision : str, optional
+        Revision of a Hub dataset.
+    resume : bool
+        Continue from the checkpoint kept beside `output_dir` (`.NAME.checkpoint/`) up to
+        `recipe.epochs`; the recipe must otherwise match the checkpoint's. Replaces `output_dir`.
+    overwrite : bool
+        Replace an existing `output_dir`.
+    cpu : bool
+        Train on the CPU even when a GPU is present.
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
+    evaluate_split : str
+        `test` (the default: the held-out split, read once), or `validation` to score the validation
+        split instead, for choosing a recipe without looking at the test split.
+    recipe_file : str, optional
+        The recipe's file name, recorded in `training_args.json`.
+
+    Returns
+    -------
+    Path
+        `output_dir`.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
+    wall_start = time.perf_counter()
+    if isinstance(recipe, (str, Path)):
+        recipe_file = recipe_file or str(recipe)
+        recipe = load_recipe(recipe)
+    if evaluate_split not in ("test", "validation"):
+        raise ValueError(f"evaluate_split must be 'test' or 'validation'. Got {evaluate_split!r}.")
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"--output {output_dir} is a file; give a folder name")
+    if output_dir.exists() and not (overwrite or resume):
+        raise ValueError(f"--output {output_dir} exists; pass --overwrite to replace it, or choose another folder")
+    state_dir = checkpoint_dir(output_dir)
+    config = recipe.model
+
+    accelerator = Accelerator(cpu=cpu, mixed_precision=_mixed_precision(recipe.mixed_precision, cpu))
+    device = accelerator.device
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        # 1. data, chronological split
+        df, source = load_training_data(recipe, data, data_revision)
+        samples = Samples(df, config.features, config.target, config.context_length, config.horizon)
+        split = chronological_split(df, samples, recipe)
+
+        # 2. scaler on the training rows only
+        index = samples.index
+        scaler = Scaler.fit(
+            config.scaling,
+            config.features,
+            config.target,
+            samples.features[: split.train_last + 1],
+            samples.targets[split.train],
+            fitted_on={
+                "start": index[0].isoformat(),
+                "end": index[split.train_last].isoformat(),
+                "rows": split.train_last + 1,
+            },
+        )
+
+        # 3. model, optimizer, state
+        set_seed(recipe.seed)
+        model = LSTMForecaster(config).to(device)
+        model.scaler = scaler
+        batches = WindowBatches(samples, scaler, device)
+        train_origins = torch.from_numpy(split.train).to(device)
+        validation_origins = torch.from_numpy(split.validation).to(device)
+        if recipe.head_init == "baseline":
+            init_head_at_baseline(model, batches(train_origins)[1].double().cpu().numpy())
+        optimizer_class = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_class(model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+        shuffle = torch.Generator().manual_seed(recipe.seed)
+        quantiles = torch.tensor(config.quantiles, device=device) if recipe.loss == "pinball" else None
+
+        start_epoch, step, best_val, best_epoch, bad_epochs, history = 1, 0, math.inf, 0, 0, []
+        best_state = copy.deepcopy(model.state_dict())
+        resumed_from = None
+        if resume:
+            meta, tensors = load_checkpoint(state_dir)
+            _check_resumable(meta, recipe, source)
+            model.load_state_dict(_prefixed(tensors, "model."))
+            best_state = _prefixed(tensors, "best.")
+            optimizer.load_state_dict(_optimizer_state(meta["optimizer"], tensors))
+            torch.set_rng_state(tensors["rng.torch"])
+            shuffle.set_state(tensors["rng.shuffle"])
+            start_epoch, step = meta["epoch"] + 1, meta["step"]
+            best_val, best_epoch, bad_epochs, history = (
+                meta["best_val_loss"],
+                meta["best_epoch"],
+                meta["bad_epochs"],
+                meta["history"],
+            )
+            resumed_from = meta["epoch"]
+        model, optimizer = accelerator.prepare(model, optimizer)
+        raw_model = accelerator.unwrap_model(model)
+
+        world, rank = accelerator.num_processes, accelerator.process_index
+        per_process = len(split.train) // world
+        steps_per_epoch = math.ceil(per_process / recipe.batch_size)
+        total_steps = recipe.epochs * steps_per_epoch
+        show = accelerator.is_main_process and (sys.stderr.isatty() if progress is None else progress)
+        bar = tqdm(total=total_steps, initial=step, disable=not show, desc=recipe.name, unit="step", dynamic_ncols=True)
+        postfix = {"val": f"{best_val:.4f}" if history else "n/a"}
+
+        # 4. the loop: an epoch of steps, then the validation loss, the best weights, a checkpoint
+        epoch = start_epoch - 1
+        stopped_early = bool(recipe.patience) and bad_epochs >= recipe.patience
+        for epoch in range(start_epoch, recipe.epochs + 1):
+            if stopped_early:
+                break
+            model.train()
+            epoch_start = time.perf_counter()
+            order = torch.randperm(len(split.train), generator=shuffle)[: per_process * world][rank::world].to(device)
+            running = torch.zeros((), device=device)
+            for start in range(0, per_process, recipe.batch_size):
+                lr = get_lr(step, total_steps, recipe)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                x, y = batches(
+                    train_origins[order[start : start + recipe.batch_size]], all_steps=recipe.loss_on_all_steps
+                )
+                with accelerator.autocast():
+                    prediction = model(x, all_steps=recipe.loss_on_all_steps)
+                loss = compute_loss(prediction, y, quantiles)
+                optimizer.zero_grad(set_to_none=True)
+                accelerator.backward(loss)
+                if recipe.grad_clip > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+                optimizer.step()
+                running += loss.detach()
+                step += 1
+                bar.update(1)
+            train_seconds = time.perf_counter() - epoch_start
+            train_loss = running.item() / steps_per_epoch
+            val_loss = estimate_loss(raw_model, batches, validation_origins, quantiles, accelerator)
+            if not math.isfinite(val_loss):
+                raise FloatingPointError(f"the validation loss is {val_loss} at epoch {epoch}; lower learning_rate")
+            if val_loss < best_val:
+                best_val, best_epoch, bad_epochs = val_loss, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in raw_model.state_dict().items()}
+            else:
+                bad_epochs += 1
+            history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "lr": lr,
+                    "train_seconds": train_seconds,
+                    "windows": per_process * world,
+                }
+            )
+            postfix = {"train": f"{train_loss:.4f}", "val": f"{val_loss:.4f}", "best": f"{best_val:.4f}@{best_epoch}"}
+            bar.set_postfix(postfix)
+            if accelerator.is_main_process:
+                meta = {
+                    "recipe": recipe.to_dict(),
+                    "data": source,
+                    "epoch": epoch,
+                    "step": step,
+                    "best_val_loss": best_val,
+                    "best_epoch": best_epoch,
+                    "bad_epochs": bad_epochs,
+                    "history": history,
+                }
+                save_checkpoint(state_dir, raw_model, optimizer, best_state, shuffle, meta)
+            accelerator.wait_for_everyone()
+            if recipe.patience and bad_epochs >= recipe.patience:
+                stopped_early = True
+                break
+        bar.close()
+        epochs_run = history[-1]["epoch"] if history else 0
+
+        # 5. the best weights, then the test split, read once
+        raw_model.load_state_dict(best_state)
+        model = raw_model.to("cpu").float().eval()
+        model.scaler = scaler
+        if not accelerator.is_main_process:
+            accelerator.wait_for_everyone()
+            return output_dir
+        first_origin = split.test[0] if evaluate_split == "test" else split.validation[0]
+        frame = model.backtest(df, start=index[first_origin], samples=samples)
+        if evaluate_split == "validation":
+            frame = frame[frame["timestamp"] <= index[split.validation_last]].reset_index(drop=True)
+        history_series = df["volume" if config.target == "volume" else "close"]
+        from .evaluation import evaluate_backtest
+
+        report = evaluate_backtest(frame, history_series, index[split.train_last], config.quantiles)
+        report = {"split": evaluate_split, **report}
+
+        # 6. the model folder, written whole then renamed
+        training_args = {
+            "recipe": recipe.name,
+            "config": recipe_file,
+            "data": {**source, **_range(df.index), "rows": len(df), "frequency": str(infer_step(df.index))},
+            "splits": _split_ranges(df, samples, split),
+            "evaluated_split": evaluate_split,
+            "seed": recipe.seed,
+            "epochs": recipe.epochs,
+            "epochs_run": epochs_run,
+            "best_epoch": best_epoch,
+            "best_val_loss": best_val,
+            "stopped_early": stopped_early,
+            "resumed_from_epoch": resumed_from,
+            **{key: getattr(recipe, key) for key in _SETUP_KEYS},
+            "parameters": model.num_parameters(),
+            "package_version": __version__,
+            "torch_version": torch.__version__,
+            "accelerate_version": _version("accelerate"),
+            "python_version": platform.python_version(),
+            "device": _describe_device(device),
+            "num_processes": world,
+            "mixed_precision": accelerator.mixed_precision,
+            "torch_threads": torch.get_num_threads(),
+            "wall_seconds": round(time.perf_counter() - wall_start, 3),
+            "recipe_config": recipe.to_dict(),
+            "history": history,
+        }
+        _write_folder(output_dir, model, frame, history_series, report, training_args, recipe)
+        accelerator.wait_for_everyone()
+        return output_dir
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _mixed_precision(value: str, cpu: bool) -> str:
+    if value != "auto":
+        return value
+    if not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def _check_resumable(meta: dict, recipe: TrainingConfig, source: dict) -> None:
+    saved = meta.get("recipe", {})
+    current = recipe.to_dict()
+    for key in current:
+        if key in ("epochs", "patience"):
+            continue
+        if saved.get(key) != current[key]:
+            raise ValueError(
+                f"cannot resume: the recipe's '{key}' differs from the checkpoint's ({saved.get(key)!r} there, "
+                f"{current[key]!r} now); only epochs and patience may change"
+            )
+    for key in ("kind", "source", "sha256", "hub_dataset"):
+        if meta.get("data", {}).get(key) != source.get(key):
+            raise ValueError(
+                f"cannot resume: the data differs from the checkpoint's ({key}: {meta.get('data', {}).get(key)!r})"
+            )
+
+
+def _range(index: pd.DatetimeIndex) -> dict[str, str]:
+    return {"start": index[0].isoformat(), "end": index[-1].isoformat()}
+
+
+def _split_ranges(df: pd.DataFrame, samples: Samples, split: Split) -> dict:
+    index = samples.index
+    train_end = index[split.train_last]
+    validation_end = index[split.validation_last]
+    rows = {
+        "train": df.index[df.index <= train_end],
+        "validation": df.index[(df.index > train_end) & (df.index <= validation_end)],
+        "test": df.index[df.index > validation_end],
+    }
+    out = {}
+    for name, origins in (("train", split.train), ("validation", split.validation), ("test", split.test)):
+        out[name] = {
+            **_range(rows[name]),
+            "rows": len(rows[name]),
+            "origins": len(origins),
+            "first_origin": index[origins[0]].isoformat(),
+            "last_origin": index[origins[-1]].isoformat(),
+        }
+    return out
+
+
+def _describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"{device.type} ({platform.processor() or platform.machine()})"
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+# ----- the model folder -----------------------------------------------------------------------------
+
+
+def _units(target: str) -> str:
+    return "volume" if target == "volume" else "price"
+
+
+def write_evaluation(
+    folder: Path, frame: pd.DataFrame, history: pd.Series, report: dict, title: str, target: str
+) -> None:
+    """Write `metrics.json`, `forecast.png` and `percent_change.png` into an existing folder."""
+    from .evaluation import plot_forecast, plot_percent_change
+
+    (folder / METRICS).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    plot_forecast(
+        frame,
+        history,
+        folder / FORECAST_PLOT,
+        title=f"{title}: forecast vs actual ({report['split']} split)",
+        units=_units(target),
+    )
+    plot_percent_change(frame, folder / PERCENT_CHANGE_PLOT, step=1, units=_units(target))
+
+
+def _write_folder(output_dir: Path, model, frame, history, report, training_args, recipe: TrainingConfig) -> None:
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output_dir.parent / f".{output_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp)
+        (tmp / TRAINING_ARGS).write_text(json.dumps(training_args, indent=2, allow_nan=False) + "\n")
+        write_evaluation(tmp, frame, history, report, recipe.name, recipe.model.target)
+        (tmp / "README.md").write_text(_model_card(model, training_args, report), encoding="utf-8")
+        for path in tmp.iterdir():
+            path.chmod(0o644)  # a model folder is meant to be shared and served
+        _replace_folder(tmp, output_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _replace_folder(tmp: Path, output_dir: Path) -> None:
+    """Rename `tmp` to `output_dir`, replacing an existing one only once the new one is complete."""
+    if output_dir.exists():
+        old = output_dir.parent / f".{output_dir.name}.old-{os.getpid()}"
+        os.replace(output_dir, old)
+        os.replace(tmp, output_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, output_dir)
+
+
+def _model_card(model: LSTMForecaster, training_args: dict, report: dict) -> str:
+    from .card import render_model_card
+
+    parts = {
+        "config": model.config,
+        "training_args": training_args,
+        "metrics": report,
+        "plots": [FORECAST_PLOT, PERCENT_CHANGE_PLOT],
+    }
+    return render_model_card(parts)
+
+
+# ----- the command line -----------------------------------------------------------------------------
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """`lstm-forecaster train`: train a recipe, print the held-out metrics, optionally push to the Hub."""
+    from .evaluation import metrics_table
+
+    push_to = getattr(args, "push_to_hub", None)
+    if push_to:
+        from . import hub
+
+        hub.check_push_access(push_to)  # a missing or refused token fails before training, not after
+    recipe = load_recipe(args.config)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+    if overrides:
+        recipe = recipe_from_dict({**recipe.to_dict(), **overrides})
+    folder = train(
+        recipe,
+        args.output,
+        data=args.data,
+        data_revision=args.data_revision,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        cpu=getattr(args, "cpu", False),
+        recipe_file=args.config,
+    )
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # the other processes of a multi-process launch
+        return 0
+    report = json.loads((folder / METRICS).read_text())
+    print(f"wrote {folder}")
+    print(metrics_table(report), end="")
+    if push_to:
+        print(hub.describe_push(hub.push_folder(folder, repo_id=push_to, tag=args.tag, private=args.private)))
+    return 0
+
+
+# ----- evaluating a saved model ---------------------------------------------------------------------
+
+
+def read_training_args(model_id: str | Path, revision: str | None = None) -> dict:
+    """`training_args.json` of a model folder or Hub repo."""
+    path = Path(model_id) / TRAINING_ARGS
+    if Path(model_id).is_dir():
+        if not path.is_file():
+            raise ValueError(
+                f"{model_id} has no {TRAINING_ARGS}: evaluate needs the splits recorded by `lstm-forecaster train`"
+            )
+    else:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
+
+        try:
+            path = Path(hf_hub_download(str(model_id), TRAINING_ARGS, revision=revision))
+        except EntryNotFoundError as e:
+            raise ValueError(
+                f"{model_id} has no {TRAINING_ARGS}: evaluate needs the splits recorded by `lstm-forecaster train`"
+            ) from e
+    try:
+        args = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(args, dict) or not isinstance(args.get("splits"), dict) or "test" not in args["splits"]:
+        raise ValueError(f"{TRAINING_ARGS} of {model_id} records no test split (key 'splits.test')")
+    return args
+
+
+def recorded_data(training_args: dict, data=None, data_revision: str | None = None) -> pd.DataFrame:
+    """The data to evaluate on: `data` if given, else the data recorded in `training_args.json`.
+
+    Prints a warning on stderr when the recorded file's sha256 no longer matches.
+    """
+    if data is not None:
+        return load_ohlcv(data, revision=data_revision)
+    recorded = training_args.get("data") or {}
+    kind, source = recorded.get("kind"), recorded.get("source")
+    if kind == "sample":
+        return load_ohlcv(sample_path())
+    if kind == "hub":
+        hub = recorded.get("hub_dataset") or {}
+        return load_ohlcv(source, revision=hub.get("revision"), split=hub.get("split") or "train")
+    if kind == "file" and source:
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"the model was trained on {source}, which is not here; pass --data")
+        if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:
+            print(
+                f"warning: {source} changed since training (sha256 differs); evaluating on it as it is now",
+                file=sys.stderr,
+            )
+        return load_ohlcv(path)
+    raise ValueError("the model's training data was not recorded as a file or Hub dataset; pass --data")
+
+
+@dataclass
+class HeldOutEvaluation:
+    """What `evaluate_model` measured: the report, the backtest frame, the real series and the model."""
+
+    report: dict
+    frame: pd.DataFrame
+    history: pd.Series
+    model: LSTMForecaster
+
+
+def evaluate_model(
+    model_id: str | Path, revision: str | None = None, data=None, data_revision: str | None = None
+) -> HeldOutEvaluation:
+    """Recompute the held-out metrics of a trained model on the test split recorded at training.
+
+    Every origin from the recorded first test origin to the end of the data is scored (with the
+    training data, exactly the points of `metrics.json`; with newer data, the newer points too).
+
+    Returns
+    -------
+    HeldOutEvaluation
+        The `evaluate_backtest` report (with `split: "test"`), the backtest frame, the real series
+        and the loaded model.
+    """
+    from .evaluation import evaluate_backtest
+    from .hub import load_model
+
+    model = load_model(model_id, revision=revision)
+    training_args = read_training_args(model_id, revision)
+    df = recorded_data(training_args, data, data_revision)
+    splits = training_args["splits"]
+    try:
+        first_origin = pd.Timestamp(splits["test"]["first_origin"])
+        train_end = pd.Timestamp(splits["train"]["end"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{TRAINING_ARGS} of {model_id} has no readable test start or train end: {e}") from e
+    if df.index[-1] <= first_origin:
+        raise ValueError(
+            f"the data ends at {df.index[-1]}, before the recorded test split starts ({first_origin}); pass newer data"
+        )
+    if df.index[0] > train_end:
+        raise ValueError(
+            f"the data starts at {df.index[0]}, after the training split ended ({train_end}); the baselines need the training rows"
+        )
+    frame = model.backtest(df, start=first_origin)
+    if frame.empty:
+        raise ValueError(f"no complete test forecast from {first_origin} in the data (ends {df.index[-1]})")
+    history = df["volume" if model.config.target == "volume" else "close"]
+    report = {"split": "test", **evaluate_backtest(frame, history, train_end, model.config.quantiles)}
+    return HeldOutEvaluation(report, frame, history, model)
+
+
+def write_evaluation_folder(output: str | Path, frame, history, report: dict, title: str, target: str) -> Path:
+    """Write `metrics.json` and the plots into `output` (created if needed), all or nothing."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"--output {output} is a file; give a folder name")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.parent / f".{output.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        write_evaluation(tmp, frame, history, report, title, target)
+        output.mkdir(exist_ok=True)
+        for path in tmp.iterdir():
+            path.chmod(0o644)
+            os.replace(path, output / path.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return output

@@ -1,0 +1,189 @@
+"""The command line end to end: train -> evaluate -> predict, and one readable line for bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from lstm_forecaster import load_ohlcv, sample_path
+from lstm_forecaster.cli import main
+
+TINY = {
+    "name": "cli-tiny",
+    "model": {
+        "features": ["log_return", "volatility_5", "log_range", "volume_ratio_5"],
+        "target": "log_return",
+        "context_length": 8,
+        "horizon": 3,
+        "hidden_size": 8,
+        "quantiles": [0.1, 0.5, 0.9],
+    },
+    "epochs": 2,
+    "batch_size": 32,
+    "loss": "pinball",
+    "head_init": "baseline",
+    "seed": 1,
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    load_ohlcv(sample_path()).iloc[-400:].to_csv(folder / "btc.csv")
+    (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model_dir(work) -> Path:
+    out = work / "runs" / "tiny"
+    assert (
+        main(["train", "--config", str(work / "tiny.yaml"), "--output", str(out), "--data", str(work / "btc.csv")]) == 0
+    )
+    return out
+
+
+def test_train_prints_the_held_out_table(model_dir):
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["split"] == "test" and metrics["horizon"] == 3
+    args = json.loads((model_dir / "training_args.json").read_text())
+    assert args["config"].endswith("tiny.yaml") and args["data"]["kind"] == "file"
+
+
+def test_evaluate_reproduces_the_recorded_metrics(model_dir, work, capsys):
+    out = work / "eval"
+    assert main(["evaluate", "--model", str(model_dir), "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| model |" in printed and "| naive_last |" in printed and "| rolling_volatility |" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["forecast.png", "metrics.json", "percent_change.png"]
+    assert json.loads((out / "metrics.json").read_text()) == json.loads((model_dir / "metrics.json").read_text())
+
+
+def test_predict_writes_csv_in_price_units(model_dir, work, capsys):
+    assert main(["predict", "--model", str(model_dir), "--data", str(work / "btc.csv"), "--horizon", "2"]) == 0
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out), index_col=0)
+    assert list(frame.columns) == ["forecast", "q0.1", "q0.5", "q0.9"]
+    assert list(frame.index) == ["2024-04-01T00:00:00Z", "2024-04-02T00:00:00Z"]
+    last_close = load_ohlcv(work / "btc.csv")["close"].iloc[-1]
+    assert ((frame["forecast"] / last_close - 1).abs() < 0.5).all()
+    assert (frame["q0.1"] <= frame["q0.5"]).all() and (frame["q0.5"] <= frame["q0.9"]).all()
+
+
+def test_epochs_and_seed_overrides(work, tmp_path, capsys):
+    out = tmp_path / "one_epoch"
+    argv = ["train", "--config", str(work / "tiny.yaml"), "--output", str(out), "--data", str(work / "btc.csv")]
+    assert main([*argv, "--epochs", "1", "--seed", "5"]) == 0
+    args = json.loads((out / "training_args.json").read_text())
+    assert args["epochs"] == 1 and args["epochs_run"] == 1 and args["seed"] == 5
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def _bad_inputs(work: Path, model_dir: Path) -> dict[str, tuple[list[str], str]]:
+    bad_key = work / "bad_key.yaml"
+    bad_key.write_text(yaml.safe_dump({**TINY, "epoch": 3}))
+    garbage = work / "garbage.csv"
+    garbage.write_bytes(b"\x00\x01\x02\xff\xfe binary \x00 not a csv")
+    no_close = work / "no_close.csv"
+    no_close.write_text("date,price\n2024-01-01,1\n2024-01-02,2\n")
+    not_model = work / "not_a_model"
+    not_model.mkdir(exist_ok=True)
+    (not_model / "notes.txt").write_text("hello")
+    config, data = str(work / "tiny.yaml"), str(work / "btc.csv")
+    return {
+        "unknown config key": (["train", "--config", str(bad_key), "--data", data], "unknown key 'epoch'"),
+        "missing config": (["train", "--config", str(work / "nope.yaml"), "--data", data], "no such file"),
+        "missing data": (["train", "--config", config, "--data", str(work / "nope.csv")], "no such file"),
+        "unreadable csv": (
+            ["train", "--config", config, "--data", str(garbage)],
+            "cannot read|missing column|no time column",
+        ),
+        "csv without close": (["train", "--config", config, "--data", str(no_close)], "missing column 'close'"),
+        "existing output": (
+            ["train", "--config", config, "--data", data, "--output", str(model_dir)],
+            "exists; pass --overwrite",
+        ),
+        "evaluate not a model": (
+            ["evaluate", "--model", str(not_model)],
+            "no config.json|not an lstm-forecaster model",
+        ),
+        "evaluate missing folder": (["evaluate", "--model", str(work / "missing_model")], "no model folder"),
+        "evaluate bad data": (
+            ["evaluate", "--model", str(model_dir), "--data", str(garbage)],
+            "cannot read|missing column|no time column",
+        ),
+        "predict not a model": (
+            ["predict", "--model", str(not_model), "--data", data],
+            "no config.json|not an lstm-forecaster model",
+        ),
+        "predict missing data": (
+            ["predict", "--model", str(model_dir), "--data", str(work / "nope.csv")],
+            "no such file",
+        ),
+    }
+
+
+CASES = [
+    "unknown config key",
+    "missing config",
+    "missing data",
+    "unreadable csv",
+    "csv without close",
+    "existing output",
+    "evaluate not a model",
+    "evaluate missing folder",
+    "evaluate bad data",
+    "predict not a model",
+    "predict missing data",
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, work, model_dir, tmp_path, capsys):
+    argv, match = _bad_inputs(work, model_dir)[case]
+    output = tmp_path / "out"
+    if argv[0] in ("train", "evaluate") and "--output" not in argv:
+        argv = [*argv, "--output", str(output)]
+    before = sorted(p.name for p in model_dir.iterdir())
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    assert pd.Series([lines[0]]).str.contains(match).all(), lines[0]
+    assert not output.exists() and not list(tmp_path.glob(".out.*"))
+    assert sorted(p.name for p in model_dir.iterdir()) == before
+
+
+def test_console_entry_point_exit_code(work, tmp_path):
+    bad = work / "bad_key.yaml"
+    bad.write_text(yaml.safe_dump({**TINY, "learning_rat": 0.1}))
+    command = [
+        sys.executable,
+        "-m",
+        "lstm_forecaster.cli",
+        "train",
+        "--config",
+        str(bad),
+        "--output",
+        str(tmp_path / "o"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "unknown key 'learning_rat'" in done.stderr
+    assert "accepted: model, name" in done.stderr
+    assert not (tmp_path / "o").exists()
