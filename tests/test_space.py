@@ -11,6 +11,7 @@ browser test, when it exists, and writes the screenshot to `docs/space.png` for 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -270,6 +271,7 @@ def test_browser_forecast_plot_table_and_bad_file(tiny_model, outside, tmp_path)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.set_default_timeout(30_000)
+                expect.set_options(timeout=30_000)  # bounded waits, generous for a loaded 2-core machine
 
                 def local_only(route):
                     if route.request.url.startswith((url, "data:", "blob:")):
@@ -354,41 +356,50 @@ def test_space_serves_a_hub_model_at_a_revision(hub_env, tiny_model, outside, tm
 # ----- python space/app.py, and which model it serves ---------------------------------------------------
 
 
-def test_space_app_runs_from_the_repo_root_with_space_config(tiny_model, tmp_path):
-    space = tmp_path / "space"
-    shutil.copytree(ROOT / "space", space)
-    (space / "space_config.json").write_text(f'{{"MODEL_ID": "{tiny_model}", "MODEL_REVISION": null}}\n')
+@contextlib.contextmanager
+def _serve_in_a_process(command: list[str], cwd: Path, model_env: dict[str, str]):
+    """Run a Space entry point in its own process on a free port; yield its URL; stop it."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("MODEL_ID", "MODEL_REVISION")}
     env.update(
+        model_env,
         PYTHONUNBUFFERED="1",
         GRADIO_SERVER_NAME="127.0.0.1",
         GRADIO_SERVER_PORT=str(port),
         GRADIO_ANALYTICS_ENABLED="False",
     )
-    process = subprocess.Popen(
-        [sys.executable, str(space / "app.py")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
-    reader.start()
+    threading.Thread(target=lambda: output.extend(process.stdout), daemon=True).start()
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any("Running on" in line for line in output):
             assert process.poll() is None, "".join(output)
             time.sleep(0.2)
         assert any("Running on" in line for line in output), "".join(output)
-        table = _table(_client(f"http://127.0.0.1:{port}/").predict(None, 2, api_name="/forecast"))
-        assert len(table) == 2
-        _check_forecast(table, load_ohlcv(sample_path()), load_model(tiny_model), 2)
+        yield f"http://127.0.0.1:{port}/"
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_space_app_runs_from_the_repo_root(tiny_model):
+    with _serve_in_a_process([sys.executable, "space/app.py"], ROOT, {"MODEL_ID": str(tiny_model)}) as url:
+        table = _table(_client(url).predict(None, 2, api_name="/forecast"))
+        _check_forecast(table, load_ohlcv(sample_path()), load_model(tiny_model), 2)
+
+
+def test_deployed_space_folder_runs_with_its_space_config(tiny_model, tmp_path):
+    from lstm_forecaster.hub import stage_space
+
+    # The folder deploy-space uploads: space/, the package source beside app.py, space_config.json.
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    stage_space(staged, str(tiny_model), None)
+    assert json.loads((staged / "space_config.json").read_text())["MODEL_ID"] == str(tiny_model)
+    with _serve_in_a_process([sys.executable, "app.py"], staged, {}) as url:
+        table = _table(_client(url).predict(None, HORIZON, api_name="/forecast"))
+        _check_forecast(table, load_ohlcv(sample_path()), load_model(tiny_model), HORIZON)
 
 
 def test_model_comes_from_the_argument_then_the_environment_then_the_default(monkeypatch, tmp_path):

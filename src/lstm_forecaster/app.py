@@ -44,6 +44,9 @@ DEFAULT_MODEL_DIR = Path("runs/default")
 HISTORY_ROWS = 60
 """Rows of recent history drawn before the forecast (at least 15 per forecast step)."""
 
+BACKTEST_CACHE_SIZE = 8
+"""Backtests kept in memory, one per distinct data file (by sha256)."""
+
 DISCLAIMER = (
     "For research and education only; **not financial advice**. The model reads past prices and volume "
     "only: it knows nothing about news, regulation or other markets, and its past accuracy (Backtest tab) "
@@ -306,6 +309,8 @@ class ForecastService:
             report = evaluate_backtest(frame, history, train[1], self.config.quantiles)
             cached = (frame, report, history)
             with self._lock:
+                while len(self._backtests) >= BACKTEST_CACHE_SIZE:  # oldest first: dicts keep insertion order
+                    self._backtests.pop(next(iter(self._backtests)))
                 self._backtests[sha] = cached
         frame, report, history = cached
         note = f"Data: {name}."
@@ -621,7 +626,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
             df, name = service.load_data(data_file)
             result = service.forecast(df, h)
         except Exception as e:  # noqa: BLE001 - every failure becomes a readable line in the page
-            raise gr.Error(_readable(e), duration=None) from None
+            raise gr.Error(_readable(e), duration=None, print_exception=False) from None
         return summary_markdown(result, name, df, units), forecast_figure(result, units), result.table()
 
     def run_backtest(data_file: str | None, step: float):
@@ -630,7 +635,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
             frame, report, history, note = service.backtest(data_file)
             step = min(max(int(step or 1), 1), horizon_max)
         except Exception as e:  # noqa: BLE001
-            raise gr.Error(_readable(e), duration=None) from None
+            raise gr.Error(_readable(e), duration=None, print_exception=False) from None
         text = (
             f"{note} Held-out period: {_day(frame['origin'].min())} to {_day(frame['timestamp'].max())}; "
             "every metric is beside the naive forecasts on the same points."
