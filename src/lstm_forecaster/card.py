@@ -337,6 +337,8 @@ def describe_feature(name: str) -> str:
     match = re.match(r"^([a-z_]+?)_(\d+)$", name)
     if match and match.group(1) in WINDOW_FEATURES:
         doc = _first_sentence(WINDOW_FEATURES[match.group(1)].__doc__)
+        if doc.endswith(")"):
+            return f"{doc[:-1]}; n = {match.group(2)})"
         return f"{doc} (n = {match.group(2)})"
     return name
 
@@ -487,9 +489,11 @@ def card_context(parts: dict, *, repo_id: str | None = None, revision: str | Non
             split_rows.append((name, _date(s.get("start")), _date(s.get("end")), _fmt(s.get("rows", "n/a"))))
     tag = revision if revision and not _SHA.match(revision) else None
     model_id = repo_id or parts.get("folder") or "path/to/this/folder"
+    recipe = args.get("recipe_config") if isinstance(args.get("recipe_config"), dict) else {}
     return {
         "title": repo_id or _model_name(parts),
         "summary": summary,
+        "description": args.get("description") or recipe.get("description") or None,
         "target": _TARGETS[config.target],
         "horizon": config.horizon,
         "horizon_text": steps,

@@ -131,6 +131,10 @@ def is_pickle(path: Path) -> bool:
     """Whether a file is a pickle, by name or by content (pickle protocol 2+, or a torch zip archive)."""
     if path.suffix.lower() in PICKLE_SUFFIXES:
         return True
+    if path.suffix.lower() == ".safetensors":
+        # Starts with its header length (8 bytes, little-endian), which can look like a pickle opcode;
+        # it is checked by loading it instead.
+        return False
     with open(path, "rb") as f:
         head = f.read(4)
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
