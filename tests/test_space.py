@@ -34,7 +34,7 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 from lstm_forecaster import LSTMForecasterConfig, load_ohlcv, sample_path  # noqa: E402
-from lstm_forecaster.app import DEFAULT_MODEL_DIR, build_demo, resolve_model  # noqa: E402
+from lstm_forecaster.app import DEFAULT_MODEL_DIR, build_demo, interval_bands, resolve_model  # noqa: E402
 from lstm_forecaster.hub import load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,7 +209,9 @@ def test_api_backtest_matches_the_recorded_held_out_metrics(served, tiny_model):
     recorded = json.loads((tiny_model / "metrics.json").read_text())
     assert f"{recorded['models']['model']['mae']:,.2f}" in metrics
     assert f"{recorded['models']['naive_last']['mae']:,.2f}" in metrics
-    assert "naive_last" in metrics and plot is not None and "Held-out period" in note
+    assert "naive_last" in metrics and plot is not None
+    test = json.loads((tiny_model / "training_args.json").read_text())["splits"]["test"]
+    assert f"Held-out targets {test['start'][:10]} to {test['end'][:10]}" in note
 
 
 # ----- load --------------------------------------------------------------------------------------------
@@ -248,7 +250,8 @@ def test_twenty_concurrent_clients(served):
 
 def _browser_model(tiny_model: Path) -> Path:
     if os.environ.get("UPDATE_SCREENSHOT") == "1" and (ROOT / DEFAULT_MODEL_DIR / "config.json").is_file():
-        return ROOT / DEFAULT_MODEL_DIR
+        # Named as `make run` serves it (relative to the repository root) when run from there.
+        return DEFAULT_MODEL_DIR if Path.cwd() == ROOT else ROOT / DEFAULT_MODEL_DIR
     return tiny_model
 
 
@@ -259,7 +262,7 @@ def test_browser_forecast_plot_table_and_bad_file(tiny_model, outside, tmp_path)
 
     model_dir = _browser_model(tiny_model)
     config = load_model(model_dir).config
-    horizon, traces = config.horizon, 4 if config.quantiles and len(config.quantiles) > 1 else 2
+    horizon, traces = config.horizon, 2 + 2 * len(interval_bands(config.quantiles))
     demo = build_demo(str(model_dir))
     url = _launch(demo)
     external: list[str] = []
@@ -288,7 +291,9 @@ def test_browser_forecast_plot_table_and_bad_file(tiny_model, outside, tmp_path)
                 page.click("#forecast-button")
                 plot = page.locator("#forecast-plot .js-plotly-plot")
                 expect(plot).to_be_visible()
-                expect(plot.locator(".scatterlayer .trace")).to_have_count(traces)  # history, forecast, band
+                expect(plot.locator(".scatterlayer .trace")).to_have_count(
+                    traces
+                )  # history, forecast, 2 edges per band
                 rows = page.locator("#forecast-table [role=row]:has([role=gridcell])")
                 expect(rows).to_have_count(horizon)
                 first = load_ohlcv(sample_path()).index[-1] + pd.Timedelta(days=1)

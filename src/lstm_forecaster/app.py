@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .configuration import quantile_column
 from .data import file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
 from .errors import user_message
 from .modeling import LSTMForecaster
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL_DIR = Path("runs/default")
 """The model that the README's main command (`make run`) trains, relative to the current directory."""
 
-HISTORY_ROWS = 60
+HISTORY_ROWS = 40
 """Rows of recent history drawn before the forecast (at least 15 per forecast step)."""
 
 BACKTEST_CACHE_SIZE = 8
@@ -137,7 +138,7 @@ def model_info(source: str, revision: str | None) -> ModelInfo:
 
     commit = None
     if Path(source).is_dir():
-        card_url = str((Path(source) / "README.md").resolve())
+        card_url = str(Path(source) / "README.md")
     else:
         endpoint = constants.ENDPOINT.rstrip("/")
         card_url = f"{endpoint}/{source}" + (f"/tree/{revision}" if revision else "")
@@ -364,8 +365,8 @@ def header_markdown(model: LSTMForecaster, info: ModelInfo) -> str:
         "# LSTM forecaster",
         f"**Model:** {where}{revision}{commit} — {c.num_layers}-layer {'bidirectional ' if c.bidirectional else ''}"
         f"{c.cell.upper()}, package version {c.package_version}.",
-        f"**Predicts** {TARGET_DESCRIPTIONS.get(c.target, c.target)}, **1 to {c.horizon} step"
-        f"{'s' if c.horizon > 1 else ''} ahead**{quantiles}, from the last {c.context_length} rows of "
+        f"**Predicts** {TARGET_DESCRIPTIONS.get(c.target, c.target)}, "
+        f"**{f'1 to {c.horizon} steps' if c.horizon > 1 else '1 step'} ahead**{quantiles}, from the last {c.context_length} rows of "
         f"{len(c.features)} features ({', '.join(c.features)}).",
     ]
     args = info.training_args
@@ -448,8 +449,23 @@ def _naive(index: pd.Index) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(index).tz_convert("UTC").tz_localize(None)
 
 
-def forecast_figure(result: Forecast, units: str, history_rows: int = HISTORY_ROWS):
-    """Plotly figure: recent history, the forecast from the last close, the quantile band."""
+def interval_bands(levels: list[float] | None) -> list[tuple[str, str, float]]:
+    """Central intervals of the quantile levels, outermost first: (lower column, upper column, coverage %).
+
+    Levels pair from the outside in: [0.1, 0.25, 0.5, 0.75, 0.9] gives (q0.1, q0.9, 80) and (q0.25, q0.75, 50).
+    """
+    levels = list(levels or [])
+    bands = []
+    for i in range(len(levels) // 2):
+        lo, hi = levels[i], levels[-1 - i]
+        bands.append((quantile_column(lo), quantile_column(hi), 100 * (hi - lo)))
+    return bands
+
+
+def forecast_figure(
+    result: Forecast, units: str, bands: list[tuple[str, str, float]], history_rows: int = HISTORY_ROWS
+):
+    """Plotly figure: recent history, the forecast from the last close, its interval bands (outermost first)."""
     import plotly.graph_objects as go
 
     history = result.history.iloc[-max(history_rows, 15 * len(result.frame)) :]
@@ -466,40 +482,53 @@ def forecast_figure(result: Forecast, units: str, history_rows: int = HISTORY_RO
             line={"color": "#1f2937", "width": 1.6},
         )
     )
-    if result.lower and result.upper:
-        nominal = 100 * (float(result.upper[1:]) - float(result.lower[1:]))
+    for k, (lo, hi, coverage) in enumerate(bands):
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=[result.last, *frame[result.upper]],
+                y=[result.last, *frame[hi]],
                 mode="lines",
                 line={"width": 0},
                 showlegend=False,
                 hoverinfo="skip",
-                name=result.upper,
+                name=hi,
             )
         )
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=[result.last, *frame[result.lower]],
+                y=[result.last, *frame[lo]],
                 mode="lines",
                 line={"width": 0},
                 fill="tonexty",
-                fillcolor="rgba(234, 88, 12, 0.22)",
-                name=f"{nominal:.0f} % interval ({result.lower}–{result.upper})",
+                fillcolor=f"rgba(234, 88, 12, {0.18 + 0.14 * k:.2f})",
+                name=f"{coverage:.0f} % interval ({lo}–{hi})",
             )
         )
+    error = None
+    if bands:  # the outermost interval as whiskers too: visible even for a single step
+        lo, hi, _ = bands[0]
+        error = {
+            "type": "data",
+            "array": [0.0, *(frame[hi] - frame["forecast"])],
+            "arrayminus": [0.0, *(frame["forecast"] - frame[lo])],
+            "color": "#c2410c",
+            "thickness": 1.2,
+            "width": 5,
+        }
     fig.add_trace(
         go.Scatter(
             x=x,
             y=[result.last, *frame["forecast"]],
+            error_y=error,
             name="forecast",
             mode="lines+markers",
             line={"color": "#ea580c", "width": 2.2},
-            marker={"size": 6},
+            marker={"size": 7},
         )
     )
+    # Room on the right, so the last forecast is not drawn on the plot's edge.
+    fig.update_xaxes(range=[x[0] - (len(history) - 1) * result.step, x[-1] + max(2, len(frame) // 2) * result.step])
     fig.update_layout(
         title=f"Last {len(history)} rows and the {len(frame)}-step forecast",
         xaxis_title="time (UTC)",
@@ -616,6 +645,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
     service = ForecastService(model, info)
     horizon_max = model.config.horizon
     units = service.quantity
+    bands = interval_bands(model.config.quantiles)
 
     def run_forecast(data_file: str | None, horizon: float):
         """Forecast up to the model's horizon after the last row of the data (the bundled sample when none)."""
@@ -627,7 +657,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
             result = service.forecast(df, h)
         except Exception as e:  # noqa: BLE001 - every failure becomes a readable line in the page
             raise gr.Error(_readable(e), duration=None, print_exception=False) from None
-        return summary_markdown(result, name, df, units), forecast_figure(result, units), result.table()
+        return summary_markdown(result, name, df, units), forecast_figure(result, units, bands), result.table()
 
     def run_backtest(data_file: str | None, step: float):
         """The model against the actual values over its held-out period, with metrics beside naive baselines."""
@@ -637,8 +667,9 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         except Exception as e:  # noqa: BLE001
             raise gr.Error(_readable(e), duration=None, print_exception=False) from None
         text = (
-            f"{note} Held-out period: {_day(frame['origin'].min())} to {_day(frame['timestamp'].max())}; "
-            "every metric is beside the naive forecasts on the same points."
+            f"{note} Held-out targets {_day(frame['timestamp'].min())} to {_day(frame['timestamp'].max())}, "
+            f"forecast from {frame['origin'].nunique():,} origins; every metric is beside the naive forecasts "
+            "on the same points."
         )
         return text, metrics_table(report), backtest_figure(frame, history, step, units)
 
