@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -332,6 +333,15 @@ def test_missing_repo_revision_and_token_are_one_line_errors(hub_env, models, sh
             monkeypatch.setenv("HF_TOKEN", token)
         # models["v2"]: a real change, so the push has something to write
         assert message in _one_error_line(_main(capsys, "push", str(models["v2"]), "--repo-id", repo_id))
+
+
+def test_unreachable_hub_is_a_one_line_error(hub_env, monkeypatch, tmp_path, capsys):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    point_clients_at(monkeypatch, closed, hub_env.tokens["alice"], tmp_path / "home")
+    line = _one_error_line(_main(capsys, "versions", "alice/anything"))
+    assert line.startswith(f"error: cannot reach the Hub at {closed}")
 
 
 def test_push_refuses_pickles_and_incomplete_folders(hub_env, models, tmp_path, capsys):

@@ -26,6 +26,14 @@ def _hub_target(error: BaseException) -> tuple[str | None, str | None, str | Non
     return None, None, None
 
 
+def _is_network_error(error: BaseException) -> bool:
+    """A connection or timeout error of the HTTP client under huggingface_hub (httpx, or its fork httpx2)."""
+    return any(
+        cls.__name__ == "TransportError" and cls.__module__.split(".")[0] in ("httpx", "httpx2")
+        for cls in type(error).__mro__
+    )
+
+
 def user_message(error: BaseException) -> str | None:
     """One line for an error caused by the user's input, or None for a bug (shown as a traceback)."""
     from huggingface_hub import errors as hub_errors
@@ -39,14 +47,20 @@ def user_message(error: BaseException) -> str | None:
     if isinstance(error, hub_errors.RevisionNotFoundError):
         named = f"revision {revision!r}" if revision else "that revision"
         return f"{named} not found in {where}: give an existing tag, branch or commit (`lstm-forecaster versions {repo or 'REPO_ID'}` lists them)"
+    if isinstance(error, hub_errors.LocalEntryNotFoundError):  # a subclass of EntryNotFoundError
+        from huggingface_hub import constants
+
+        return f"cannot reach the Hub at {constants.ENDPOINT} and no cached copy of the file (or HF_HUB_OFFLINE is set)"
     if isinstance(error, hub_errors.EntryNotFoundError):
         match = _FILE_URL.search(str(error))
         if match:
             path = unquote(str(error)[match.end() :].split()[0].rstrip(".'\""))
             return f"file {path} not found in {where} at revision {revision!r}"
         return "file not found in the repository: " + _first_line(error)
-    if isinstance(error, hub_errors.LocalEntryNotFoundError):
-        return "cannot reach the Hub and no cached copy: " + _first_line(error)
+    if _is_network_error(error):
+        from huggingface_hub import constants
+
+        return f"cannot reach the Hub at {constants.ENDPOINT} ({type(error).__name__}: {_first_line(error)})"
     if isinstance(error, hub_errors.HfHubHTTPError):
         status = getattr(getattr(error, "response", None), "status_code", None)
         if status == 401:
