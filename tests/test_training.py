@@ -23,12 +23,14 @@ from lstm_forecaster.training import (
     WindowBatches,
     checkpoint_dir,
     chronological_split,
+    compute_loss,
     evaluate_model,
     get_lr,
     init_head_at_baseline,
     load_recipe,
     recipe_from_dict,
     train,
+    volatility_weights,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,6 +153,11 @@ def test_unknown_key_names_it_and_the_accepted_ones(tmp_path):
         ({"model": {"quantiles": None}}, "loss 'pinball' needs quantile levels"),
         ({"model": {"cell": "rnn"}}, "cell must be one of"),
         ({"learning_rate": -1}, "learning_rate must be a non-negative number"),
+        ({"loss_weighting": "volume"}, "loss_weighting must be one of none, inverse_volatility"),
+        (
+            {"head_init": "persistence", "loss": "mse", "model": {"target": "close", "quantiles": None}},
+            "needs target 'log_return'",
+        ),
     ],
 )
 def test_bad_recipe_values(changes, match):
@@ -239,6 +246,49 @@ def test_baseline_head_starts_at_the_training_quantiles():
     np.testing.assert_allclose(out, np.broadcast_to(expected, out.shape), rtol=1e-4, atol=1e-5)
 
 
+def test_persistence_head_starts_at_the_last_close(df):
+    recipe = tiny(head_init="persistence")
+    c = recipe.model
+    samples = Samples(df, c.features, c.target, c.context_length, c.horizon)
+    origins = samples.origins(0, 300)
+    scaler = Scaler.fit(c.scaling, c.features, c.target, samples.features[:300], samples.targets[origins])
+    model = LSTMForecaster(c)
+    model.scaler = scaler
+    scaled = scaler.scale_target(samples.targets[origins]).astype("float64")
+    init_head_at_baseline(model, scaled, center=scaler.scale_target(np.zeros(c.horizon)))
+    forecast = model.forecast_origins(samples, origins[-3:])  # (3, horizon, quantiles) in dollars
+    median = forecast[..., c.quantiles.index(0.5)]
+    np.testing.assert_allclose(median, np.broadcast_to(samples.base[origins[-3:], None], median.shape), rtol=1e-5)
+    assert (forecast[..., 0] < median).all() and (forecast[..., -1] > median).all()
+
+
+def test_volatility_weights_are_causal_and_normalised(df):
+    samples = Samples(df, ["log_return"], "log_return", 8, 1)
+    train_origins = samples.origins(0, 250)
+    weights = volatility_weights(samples, 30, train_origins)
+    assert weights.shape == (len(samples),) and np.isfinite(weights).all() and (weights > 0).all()
+    assert weights[train_origins].mean() == pytest.approx(1.0)
+    returns = np.diff(np.log(samples.base))
+    row = 200
+    expected = 1.0 / np.std(returns[row - 30 : row], ddof=1)
+    raw = 1.0 / pd.Series(np.log(samples.base)).diff().rolling(30, min_periods=2).std().to_numpy()
+    assert weights[row] == pytest.approx(expected / np.nanmean(raw[train_origins]))
+    changed = df.copy()
+    changed.iloc[-50:, changed.columns.get_loc("close")] *= 2.0
+    later = volatility_weights(Samples(changed, ["log_return"], "log_return", 8, 1), 30, train_origins)
+    np.testing.assert_array_equal(later[: len(samples) - 50], weights[: len(samples) - 50])
+
+
+def test_weighted_loss_by_hand():
+    prediction = torch.tensor([[[[0.0]]], [[[1.0]]]])  # (batch 2, horizon 1, outputs 1)
+    target = torch.tensor([[1.0], [1.0]])
+    assert compute_loss(prediction, target, None).item() == pytest.approx(0.5)
+    assert compute_loss(prediction, target, None, torch.tensor([2.0, 0.0])).item() == pytest.approx(1.0)
+    levels = torch.tensor([0.1, 0.9])
+    quantiles = torch.tensor([[[0.0, 2.0]]])  # one window, target 1: losses 0.1 * 1 and 0.1 * 1
+    assert compute_loss(quantiles, torch.tensor([[1.0]]), levels).item() == pytest.approx(0.1)
+
+
 # ----- training ---------------------------------------------------------------------------------------
 
 
@@ -322,7 +372,8 @@ def test_checkpoint_holds_no_pickle(trained):
 
 
 def test_early_stopping_keeps_the_best_validation_epoch(df, tmp_path):
-    folder = train(tiny(epochs=30, patience=2, learning_rate=0.05), tmp_path / "es", data=df, progress=False)
+    recipe = tiny(epochs=30, patience=2, learning_rate=0.05, loss_weighting="inverse_volatility")
+    folder = train(recipe, tmp_path / "es", data=df, progress=False)
     args = json.loads((folder / "training_args.json").read_text())
     losses = [h["val_loss"] for h in args["history"]]
     assert args["best_epoch"] == int(np.argmin(losses)) + 1

@@ -44,7 +44,6 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
-from torch.nn import functional as F
 
 from . import __version__
 from .configuration import LSTMForecasterConfig
@@ -55,7 +54,8 @@ from .scaling import Scaler
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("cosine", "constant")
 LOSSES = ("mse", "pinball")
-HEAD_INITS = ("default", "baseline")
+HEAD_INITS = ("default", "baseline", "persistence")
+LOSS_WEIGHTINGS = ("none", "inverse_volatility")
 MIXED_PRECISIONS = ("auto", "no", "bf16", "fp16")
 _SETUP_KEYS = (
     "train_fraction",
@@ -72,6 +72,8 @@ _SETUP_KEYS = (
     "loss",
     "loss_on_all_steps",
     "head_init",
+    "loss_weighting",
+    "volatility_window",
 )
 CHECKPOINT_STATE = "state.safetensors"
 CHECKPOINT_META = "state.json"
@@ -112,9 +114,15 @@ class TrainingConfig:
             model's quantile levels).
         loss_on_all_steps: Train on the forecast made at every time step of a window, not only the
             last one (the PyTorch OHLCV system). Validation always scores the last step.
-        head_init: `default` (PyTorch's init) or `baseline`: zero weights and biases set to the training
-            targets' mean (point) or empirical quantiles, so training starts at the constant forecast
-            (for a `log_return` target: persistence with the training split's return distribution).
+        head_init: `default` (PyTorch's init); `baseline`: zero weights and biases set to the training
+            targets' mean (point) or empirical quantiles, so training starts at the constant forecast;
+            `persistence` (target `log_return` only): the same, shifted so that the median (point:
+            the forecast) is a zero return, i.e. the last close.
+        loss_weighting: `none`, or `inverse_volatility`: each window's loss divided by the standard
+            deviation of the last `volatility_window` log returns of the target quantity at its origin
+            (weights normalised to mean 1 over the training windows), so calm periods count as much as
+            turbulent ones. Applies to training and to the validation loss.
+        volatility_window: Returns in the volatility of `inverse_volatility` weighting.
         seed: Seeds weights, dropout and the shuffle; same seed and data give the same weights on CPU.
         mixed_precision: `auto` (bf16 on a GPU that has it, else full precision), `no`, `bf16`, `fp16`.
     """
@@ -139,6 +147,8 @@ class TrainingConfig:
     loss: str = "mse"
     loss_on_all_steps: bool = False
     head_init: str = "default"
+    loss_weighting: str = "none"
+    volatility_window: int = 30
     seed: int = 0
     mixed_precision: str = "auto"
 
@@ -164,7 +174,15 @@ class TrainingConfig:
                 f"train_fraction + validation_fraction must leave rows for the test split (sum < 1). "
                 f"Got {self.train_fraction} + {self.validation_fraction}."
             )
-        for name, smallest in (("epochs", 1), ("batch_size", 1), ("warmup_steps", 0), ("patience", 0), ("seed", 0)):
+        integers = (
+            ("epochs", 1),
+            ("batch_size", 1),
+            ("warmup_steps", 0),
+            ("patience", 0),
+            ("seed", 0),
+            ("volatility_window", 2),
+        )
+        for name, smallest in integers:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
                 raise ValueError(f"{name} must be an integer >= {smallest}. Got {value!r}.")
@@ -180,6 +198,7 @@ class TrainingConfig:
             ("lr_schedule", SCHEDULES),
             ("loss", LOSSES),
             ("head_init", HEAD_INITS),
+            ("loss_weighting", LOSS_WEIGHTINGS),
             ("mixed_precision", MIXED_PRECISIONS),
         ):
             if getattr(self, name) not in accepted:
@@ -191,6 +210,10 @@ class TrainingConfig:
         if self.loss == "mse" and self.model.quantiles:
             raise ValueError(
                 f"model.quantiles {self.model.quantiles} need loss 'pinball'; loss 'mse' is for point forecasts."
+            )
+        if self.head_init == "persistence" and self.model.target != "log_return":
+            raise ValueError(
+                f"head_init 'persistence' needs target 'log_return' (a zero return); got {self.model.target!r}."
             )
         if self.loss_on_all_steps and self.model.bidirectional:
             raise ValueError("loss_on_all_steps needs a one-directional network (model.bidirectional: false).")
@@ -354,9 +377,18 @@ class WindowBatches:
     scaled once; a batch is `x[rows]` with `rows = origin - context_length + 1 + arange(context_length)`.
     For `window` scaling the raw rows are gathered and each window divided by its own first row.
     Memory grows with the rows, never rows x context_length.
+
+    Parameters
+    ----------
+    samples, scaler
+        The series and its fitted scaler.
+    device : torch.device
+        Where the tensors live.
+    weights : np.ndarray, optional
+        (rows,) loss weight of each origin row (see `volatility_weights`).
     """
 
-    def __init__(self, samples: Samples, scaler: Scaler, device: torch.device):
+    def __init__(self, samples: Samples, scaler: Scaler, device: torch.device, weights: np.ndarray | None = None):
         self.context_length = samples.context_length
         self.window = scaler.mode == "window"
         self.device = device
@@ -369,6 +401,11 @@ class WindowBatches:
         else:
             self.x = torch.from_numpy(scaler.scale_windows(samples.features[None])[0]).to(device)
             self.y = torch.from_numpy(scaler.scale_target(targets)).to(device)
+        self.w = None if weights is None else torch.from_numpy(weights.astype("float32")).to(device)
+
+    def weights(self, origins: torch.Tensor) -> torch.Tensor | None:
+        """(batch,) loss weights at `origins`, or None when the loss is unweighted."""
+        return None if self.w is None else self.w[origins]
 
     def __call__(self, origins: torch.Tensor, all_steps: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Windows and targets at `origins`.
@@ -390,23 +427,51 @@ class WindowBatches:
         return x, y
 
 
-def compute_loss(prediction: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor | None) -> torch.Tensor:
-    """Mean squared error, or the mean pinball loss over quantile levels.
+def volatility_weights(samples: Samples, window: int, train_origins: np.ndarray) -> np.ndarray:
+    """Loss weight of every row: 1 / (std of the last `window` log returns of the target quantity).
+
+    Causal (a row's weight reads rows up to it); normalised to mean 1 over `train_origins`; rows
+    without two returns yet, or with a zero standard deviation, get weight 1.
+
+    Returns
+    -------
+    np.ndarray
+        (rows,) float64 weights.
+    """
+    returns = pd.Series(np.log(samples.base)).diff()
+    sigma = returns.rolling(window, min_periods=2).std().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = 1.0 / sigma
+    weights[~np.isfinite(weights)] = np.nan
+    weights /= np.nanmean(weights[train_origins])
+    return np.nan_to_num(weights, nan=1.0)
+
+
+def compute_loss(
+    prediction: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor | None, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean squared error, or the mean pinball loss over quantile levels; optionally weighted per window.
 
     Parameters
     ----------
     prediction : torch.Tensor
-        (..., horizon, outputs) scaled forecasts.
+        (batch, ..., horizon, outputs) scaled forecasts.
     target : torch.Tensor
-        (..., horizon) scaled targets.
+        (batch, ..., horizon) scaled targets.
     quantiles : torch.Tensor, optional
         (outputs,) quantile levels; None for MSE.
+    weights : torch.Tensor, optional
+        (batch,) weight of each window's loss.
     """
     prediction = prediction.float()
     if quantiles is None:
-        return F.mse_loss(prediction[..., 0], target)
-    error = target[..., None] - prediction
-    return torch.maximum(quantiles * error, (quantiles - 1.0) * error).mean()
+        per_point = (prediction[..., 0] - target) ** 2
+    else:
+        error = target[..., None] - prediction
+        per_point = torch.maximum(quantiles * error, (quantiles - 1.0) * error)
+    if weights is None:
+        return per_point.mean()
+    return (weights * per_point.flatten(1).mean(dim=1)).mean()
 
 
 def get_lr(step: int, total_steps: int, recipe: TrainingConfig) -> float:
@@ -421,7 +486,7 @@ def get_lr(step: int, total_steps: int, recipe: TrainingConfig) -> float:
 
 
 @torch.no_grad()
-def init_head_at_baseline(model: LSTMForecaster, scaled_targets: np.ndarray) -> None:
+def init_head_at_baseline(model: LSTMForecaster, scaled_targets: np.ndarray, center: np.ndarray | None = None) -> None:
     """Zero the head's weights and set its biases to the training targets' mean or quantiles.
 
     The network then starts at the constant forecast of the training split; for quantile models the
@@ -432,16 +497,22 @@ def init_head_at_baseline(model: LSTMForecaster, scaled_targets: np.ndarray) -> 
     ----------
     scaled_targets : np.ndarray
         (windows, horizon) scaled targets of the training origins.
+    center : np.ndarray, optional
+        (horizon,) scaled value the median (point models: the forecast) starts at instead, the
+        other levels keeping their distance to the median; e.g. the scaled zero return.
     """
     config = model.config
     bias = np.zeros((config.horizon, config.num_outputs))
     if config.quantiles:
         levels = np.quantile(scaled_targets, config.quantiles, axis=0).T  # (horizon, outputs)
+        if center is not None:
+            median = np.quantile(scaled_targets, 0.5, axis=0)
+            levels = levels - median[:, None] + np.asarray(center)[:, None]
         gaps = np.maximum(np.diff(levels, axis=1), 1e-4)
         bias[:, 0] = levels[:, 0]
         bias[:, 1:] = gaps + np.log(-np.expm1(-gaps))  # inverse of softplus
     else:
-        bias[:, 0] = scaled_targets.mean(axis=0)
+        bias[:, 0] = scaled_targets.mean(axis=0) if center is None else center
     model.head.weight.zero_()
     model.head.bias.copy_(torch.from_numpy(bias.reshape(-1)).to(model.head.bias))
 
@@ -455,10 +526,11 @@ def estimate_loss(
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(origins), batch_size):
-        x, y = batches(origins[start : start + batch_size])
+        chunk = origins[start : start + batch_size]
+        x, y = batches(chunk)
         with accelerator.autocast():
             prediction = model(x)
-        total += compute_loss(prediction, y, quantiles).item() * len(x)
+        total += compute_loss(prediction, y, quantiles, batches.weights(chunk)).item() * len(x)
         count += len(x)
     model.train(was_training)
     return total / count
@@ -621,11 +693,15 @@ def train(
         set_seed(recipe.seed)
         model = LSTMForecaster(config).to(device)
         model.scaler = scaler
-        batches = WindowBatches(samples, scaler, device)
+        weights = None
+        if recipe.loss_weighting == "inverse_volatility":
+            weights = volatility_weights(samples, recipe.volatility_window, split.train)
+        batches = WindowBatches(samples, scaler, device, weights)
         train_origins = torch.from_numpy(split.train).to(device)
         validation_origins = torch.from_numpy(split.validation).to(device)
-        if recipe.head_init == "baseline":
-            init_head_at_baseline(model, batches(train_origins)[1].double().cpu().numpy())
+        if recipe.head_init in ("baseline", "persistence"):
+            zero = scaler.scale_target(np.zeros(config.horizon)) if recipe.head_init == "persistence" else None
+            init_head_at_baseline(model, batches(train_origins)[1].double().cpu().numpy(), center=zero)
         optimizer_class = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
         optimizer = optimizer_class(model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
         shuffle = torch.Generator().manual_seed(recipe.seed)
@@ -675,12 +751,11 @@ def train(
                 lr = get_lr(step, total_steps, recipe)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                x, y = batches(
-                    train_origins[order[start : start + recipe.batch_size]], all_steps=recipe.loss_on_all_steps
-                )
+                origins = train_origins[order[start : start + recipe.batch_size]]
+                x, y = batches(origins, all_steps=recipe.loss_on_all_steps)
                 with accelerator.autocast():
                     prediction = model(x, all_steps=recipe.loss_on_all_steps)
-                loss = compute_loss(prediction, y, quantiles)
+                loss = compute_loss(prediction, y, quantiles, batches.weights(origins))
                 optimizer.zero_grad(set_to_none=True)
                 accelerator.backward(loss)
                 if recipe.grad_clip > 0:
