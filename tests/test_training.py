@@ -177,6 +177,24 @@ def test_recipe_file_errors(tmp_path):
         load_recipe(bad)
 
 
+def test_start_and_end_select_the_rows(df, tmp_path):
+    recipe = tiny(start="2023-06-01", end=pd.Timestamp("2024-02-29"))
+    assert recipe.start == "2023-06-01T00:00:00+00:00" and recipe.end == "2024-02-29T00:00:00+00:00"
+    folder = train(recipe, tmp_path / "sliced", data=df, progress=False)
+    args = json.loads((folder / "training_args.json").read_text())
+    assert args["data"]["start"] == recipe.start and args["data"]["end"] == recipe.end
+    assert args["splits"]["train"]["start"] == recipe.start and args["splits"]["test"]["end"] == recipe.end
+    csv = tmp_path / "data.csv"
+    df.to_csv(csv)
+    assert evaluate_model(folder, data=str(csv)).report == json.loads((folder / "metrics.json").read_text())
+    with pytest.raises(ValueError, match="start must be a date"):
+        tiny(start="yesterday-ish")
+    with pytest.raises(ValueError, match="start must be before end"):
+        tiny(start="2024-01-01", end="2023-01-01")
+    with pytest.raises(ValueError, match="no rows between start"):
+        train(tiny(start="2030-01-01"), tmp_path / "none", data=df, progress=False)
+
+
 def test_recipe_round_trip():
     recipe = tiny()
     assert recipe_from_dict(recipe.to_dict()) == recipe

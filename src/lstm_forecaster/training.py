@@ -47,7 +47,7 @@ import yaml
 
 from . import __version__
 from .configuration import LSTMForecasterConfig
-from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path
+from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
 from .modeling import LSTMForecaster
 from .scaling import Scaler
 
@@ -97,6 +97,8 @@ class TrainingConfig:
         data: OHLCV source: a CSV/Parquet path (relative paths are read from the current directory) or
             a Hub dataset id `user/name`. None: the bundled BTC-USD daily sample.
         data_revision: Revision of a Hub dataset.
+        start: First timestamp of the data to use (e.g. `2018-02-10`); None: from the first row.
+        end: Last timestamp of the data to use; None: to the last row.
         train_fraction: Share of the rows, oldest first, in the training split.
         validation_fraction: Share of the rows after them in the validation split (early stopping and
             best-checkpoint selection); the remaining rows are the test split, read once at the end.
@@ -132,6 +134,8 @@ class TrainingConfig:
     description: str = ""
     data: str | None = None
     data_revision: str | None = None
+    start: str | None = None
+    end: str | None = None
     train_fraction: float = 0.7
     validation_fraction: float = 0.15
     epochs: int = 50
@@ -164,6 +168,18 @@ class TrainingConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name} must be a path or Hub id (a string) or null. Got {value!r}.")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                setattr(self, name, utc_timestamp(value).isoformat())
+            except (TypeError, ValueError) as e:
+                raise ValueError(
+                    f"{name} must be a date or timestamp such as 2018-02-10, or null. Got {value!r}."
+                ) from e
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ValueError(f"start must be before end. Got start {self.start}, end {self.end}.")
         for name, low, high in (("train_fraction", 0.0, 1.0), ("validation_fraction", 0.0, 1.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
@@ -333,8 +349,28 @@ def load_training_data(
     Returns
     -------
     (pd.DataFrame, dict)
-        The OHLCV rows and `{"kind": "sample"|"file"|"hub"|"dataframe", "source", "sha256", ...}`.
+        The OHLCV rows between the recipe's `start` and `end`, and
+        `{"kind": "sample"|"file"|"hub"|"dataframe", "source", "sha256", ...}`.
     """
+    df, source = _load_source(recipe, data, data_revision)
+    return select_rows(df, recipe.start, recipe.end), source
+
+
+def select_rows(df: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
+    """Rows of `df` from `start` to `end` (inclusive; None: unbounded); `ValueError` when none are left."""
+    if start is None and end is None:
+        return df
+    first = utc_timestamp(start) if start is not None else df.index[0]
+    last = utc_timestamp(end) if end is not None else df.index[-1]
+    selected = df[(df.index >= first) & (df.index <= last)]
+    if selected.empty:
+        raise ValueError(
+            f"no rows between start {start} and end {end}; the data runs from {df.index[0]} to {df.index[-1]}"
+        )
+    return selected
+
+
+def _load_source(recipe: TrainingConfig, data, data_revision: str | None) -> tuple[pd.DataFrame, dict]:
     data = recipe.data if data is None else data
     revision = data_revision if data_revision is not None else recipe.data_revision
     if data is None:
@@ -735,7 +771,7 @@ def train(
         total_steps = recipe.epochs * steps_per_epoch
         show = accelerator.is_main_process and (sys.stderr.isatty() if progress is None else progress)
         bar = tqdm(total=total_steps, initial=step, disable=not show, desc=recipe.name, unit="step", dynamic_ncols=True)
-        postfix = {"val": f"{best_val:.4f}" if history else "n/a"}
+        last_val = f"{history[-1]['val_loss']:.4f}" if history else "n/a"
 
         # 4. the loop: an epoch of steps, then the validation loss, the best weights, a checkpoint
         epoch = start_epoch - 1
@@ -764,6 +800,9 @@ def train(
                 running += loss.detach()
                 step += 1
                 bar.update(1)
+                if show and step % 25 == 0:  # the running training loss of this epoch, every 25 steps
+                    seen = start // recipe.batch_size + 1
+                    bar.set_postfix(train=f"{running.item() / seen:.4f}", val=last_val, refresh=False)
             train_seconds = time.perf_counter() - epoch_start
             train_loss = running.item() / steps_per_epoch
             val_loss = estimate_loss(raw_model, batches, validation_origins, quantiles, accelerator)
@@ -784,8 +823,8 @@ def train(
                     "windows": per_process * world,
                 }
             )
-            postfix = {"train": f"{train_loss:.4f}", "val": f"{val_loss:.4f}", "best": f"{best_val:.4f}@{best_epoch}"}
-            bar.set_postfix(postfix)
+            last_val = f"{val_loss:.4f}"
+            bar.set_postfix(train=f"{train_loss:.4f}", val=last_val, best=f"{best_val:.4f}@{best_epoch}")
             if accelerator.is_main_process:
                 meta = {
                     "recipe": recipe.to_dict(),
@@ -1111,7 +1150,8 @@ def evaluate_model(
 
     model = load_model(model_id, revision=revision)
     training_args = read_training_args(model_id, revision)
-    df = recorded_data(training_args, data, data_revision)
+    recipe = training_args.get("recipe_config") or {}
+    df = select_rows(recorded_data(training_args, data, data_revision), recipe.get("start"), recipe.get("end"))
     splits = training_args["splits"]
     try:
         first_origin = pd.Timestamp(splits["test"]["first_origin"])
