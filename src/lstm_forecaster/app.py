@@ -10,8 +10,8 @@ Examples (each works as written from the repository root after `make run` traine
 From Python, the forecast is also an API endpoint:
 
     from gradio_client import Client, handle_file
-    summary, plot, table = Client("http://127.0.0.1:7860/").predict(None, 3, api_name="/forecast")
-    # or with a file: Client(...).predict(handle_file("my.csv"), 3, api_name="/forecast")
+    summary, plot, table = Client("http://127.0.0.1:7860/").predict(None, 1, api_name="/forecast")
+    # or with a file: Client(...).predict(handle_file("my.csv"), 1, api_name="/forecast")
 
 The model is loaded once, when the app is built. Nothing here unpickles: the model comes through
 `hub.load_model` (safetensors + JSON) and its `training_args.json` / `metrics.json` are read as JSON.
