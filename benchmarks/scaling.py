@@ -16,6 +16,7 @@ Examples (from the repository root):
     python benchmarks/scaling.py                                  # 3 sizes, 2 epochs, 3 repeats
     python benchmarks/scaling.py --sizes 3500 35000 --epochs 1 --repeats 1
     python benchmarks/scaling.py --config configs/crypto_price_forecaster.yaml --sizes 3500 35000
+    python benchmarks/scaling.py --set head_init=default --json benchmarks/results/scaling-head-default.json
     python benchmarks/scaling.py --device cuda                    # on a machine with a GPU
 """
 
@@ -55,6 +56,19 @@ def random_walk_ohlcv(rows: int, seed: int = 0):
     return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index)
 
 
+def overrides(pairs: list[str]) -> dict:
+    """`["head_init=default", "batch_size=256"]` as a dict of YAML values."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            sys.exit(f"--set takes KEY=VALUE pairs (top-level recipe keys). Got {pair!r}.")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def worker(args) -> None:
     # What `train` imports on its way, imported first so that the memory growth measured is the data's
     # and the training's, not the libraries'.
@@ -67,8 +81,8 @@ def worker(args) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    recipe = load_recipe(args.config)
-    recipe = recipe_from_dict({**recipe.to_dict(), "epochs": args.epochs, "patience": 0, "data": None})
+    recipe = load_recipe(args.config).to_dict()
+    recipe = recipe_from_dict({**recipe, **overrides(args.set), "epochs": args.epochs, "patience": 0, "data": None})
     rss_start = common.rss_mib()
     df = random_walk_ohlcv(args.worker_rows)
     rss_before = common.rss_mib()
@@ -104,6 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="rows of each run")
     parser.add_argument("--config", default=str(common.ROOT / "configs" / "default.yaml"), help="the recipe to train")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override top-level recipe keys")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run (early stopping off)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each size, interleaved")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -124,7 +139,7 @@ def main() -> None:
     log.write_text("")
     runs: dict[int, list[dict]] = {n: [] for n in args.sizes}
     base = [sys.argv[0], "--config", args.config, "--epochs", str(args.epochs), "--threads", str(args.threads)]
-    base += ["--device", args.device]
+    base += ["--device", args.device, "--set", *args.set]
     for r in range(args.repeats):
         order = args.sizes[r % len(args.sizes) :] + args.sizes[: r % len(args.sizes)]
         for rows in order:
@@ -191,7 +206,7 @@ def render(summary: dict, runs: dict[int, list[dict]], args) -> str:
             ]
         )
     first = runs[sizes[0]][0]
-    recipe = Path(args.config).name
+    recipe = Path(args.config).name + "".join(f", {pair}" for pair in args.set)
     return (
         common.markdown_table(header, rows)
         + f"Recipe {recipe}, {args.epochs} epoch(s) per run (epoch time: median over the run's epochs, then median "
