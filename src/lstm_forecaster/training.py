@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.utils.deterministic
 import yaml
 
 from . import __version__
@@ -702,8 +703,12 @@ def train(
 
     accelerator = Accelerator(cpu=cpu, mixed_precision=_mixed_precision(recipe.mixed_precision, cpu))
     device = accelerator.device
+    # Deterministic kernels, without filling every new tensor with NaN first (that debugging aid
+    # costs about 6 % of the CPU step time and does not change the results).
     deterministic = torch.are_deterministic_algorithms_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = False
     try:
         # 1. data, chronological split
         df, source = load_training_data(recipe, data, data_revision)
@@ -774,7 +779,6 @@ def train(
         last_val = f"{history[-1]['val_loss']:.4f}" if history else "n/a"
 
         # 4. the loop: an epoch of steps, then the validation loss, the best weights, a checkpoint
-        epoch = start_epoch - 1
         stopped_early = bool(recipe.patience) and bad_epochs >= recipe.patience
         for epoch in range(start_epoch, recipe.epochs + 1):
             if stopped_early:
@@ -894,6 +898,7 @@ def train(
         return output_dir
     finally:
         torch.use_deterministic_algorithms(deterministic)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
 
 
 def _mixed_precision(value: str, cpu: bool) -> str:
