@@ -3,10 +3,9 @@
 Examples (from the repository root, after `make setup`):
 
     python scripts/train.py --config configs/default.yaml --output runs/default
-    python scripts/train.py --config configs/crypto_price_forecaster.yaml --output runs/crypto_price_forecaster --epochs 5
-    python scripts/train.py --config configs/default.yaml --output runs/default --resume --epochs 80
+    python scripts/train.py --config configs/crypto_price_forecaster.yaml --output runs/cpf_short --epochs 5
+    python scripts/train.py --config configs/crypto_price_forecaster.yaml --output runs/cpf_short --epochs 8 --resume
     accelerate launch --multi_gpu --num_processes 2 scripts/train.py --cpu --config configs/default.yaml --output runs/default_ddp
-    accelerate launch --multi_gpu --num_processes 4 scripts/train.py --config configs/crypto_price_forecaster.yaml --output runs/cpf_4gpu
 
 The folder holds config.json, model.safetensors, scaler.json, training_args.json, metrics.json (the
 test split, read once), forecast.png, percent_change.png and the model card README.md.
