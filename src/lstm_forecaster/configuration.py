@@ -34,6 +34,11 @@ class LSTMForecasterConfig:
         bidirectional: Whether every recurrent layer reads the window in both directions.
         quantiles: None for a point forecast, or increasing levels in (0, 1) such as
             `[0.1, 0.5, 0.9]`; the network then outputs one non-crossing value per level.
+        median_at_last: For quantile models with a 0.5 level and target `log_return`: pin the median
+            to the last observed close (a zero return) and let the network forecast only the spread
+            of the other levels around it. Daily crypto returns carry almost no predictable
+            direction, so a learned median mostly adds noise to the point forecast; pinned, the
+            point forecast is the naive one and the network's work is the intervals.
         scaling: `minmax` or `standard` (fitted on the training split only), or `window`:
             every window divided by its own first value, minus 1 (the target de-normalized with
             that window's base). `window` needs strictly positive features (prices, volume, EMAs).
@@ -50,6 +55,7 @@ class LSTMForecasterConfig:
     dropout: float = 0.0
     bidirectional: bool = False
     quantiles: list[float] | None = None
+    median_at_last: bool = False
     scaling: str = "standard"
     package_version: str = __version__
 
@@ -98,6 +104,13 @@ class LSTMForecasterConfig:
             if any(b <= a for a, b in zip(levels, levels[1:])):
                 raise ValueError(f"quantiles must be strictly increasing. Got {levels!r}.")
             self.quantiles = [float(q) for q in levels]
+        if not isinstance(self.median_at_last, bool):
+            raise ValueError(f"median_at_last must be true or false. Got {self.median_at_last!r}.")
+        if self.median_at_last and (self.target != "log_return" or self.median_index is None):
+            raise ValueError(
+                "median_at_last needs target 'log_return' and a 0.5 level among the quantiles. "
+                f"Got target {self.target!r}, quantiles {self.quantiles!r}."
+            )
         if self.scaling == "window":
             bad = [f for f in self.features if not is_window_scalable(f)]
             if bad:

@@ -61,7 +61,21 @@ class LSTMForecaster(
             size_in = size * directions
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(size_in, config.horizon * config.num_outputs)
-        self.scaler: Scaler | None = None
+        # The scaled zero return, where `median_at_last` pins the median; derived from the scaler.
+        self.register_buffer("anchor", torch.zeros(config.horizon), persistent=False)
+        self._scaler: Scaler | None = None
+
+    @property
+    def scaler(self) -> Scaler | None:
+        """The fitted `Scaler` (saved as `scaler.json`), or None before training."""
+        return self._scaler
+
+    @scaler.setter
+    def scaler(self, scaler: Scaler | None) -> None:
+        self._scaler = scaler
+        if scaler is not None and self.config.median_at_last:
+            zero = scaler.scale_target(np.zeros(self.config.horizon))
+            self.anchor.copy_(torch.from_numpy(zero))
 
     def forward(self, x: torch.Tensor, all_steps: bool = False) -> torch.Tensor:
         """Map scaled windows to scaled forecasts.
@@ -94,7 +108,15 @@ class LSTMForecaster(
             # Final state of each direction: forward at the last step, backward at the first.
             out = self.head(torch.cat(list(last), dim=-1))
         out = out.unflatten(-1, (self.config.horizon, self.config.num_outputs))
-        if self.config.num_outputs > 1:
+        if self.config.median_at_last:
+            # The median sits at the zero return; level j below it is the sum of the positive gaps
+            # j..m-1 under it, level j above it the sum of the gaps m+1..j over it (output m unused).
+            m = self.config.median_index
+            anchor = self.anchor.view(*([1] * (out.dim() - 2)), -1, 1).to(out.dtype)
+            below = -torch.flip(torch.cumsum(torch.flip(F.softplus(out[..., :m]), [-1]), dim=-1), [-1])
+            above = torch.cumsum(F.softplus(out[..., m + 1 :]), dim=-1)
+            out = anchor + torch.cat([below, torch.zeros_like(out[..., m : m + 1]), above], dim=-1)
+        elif self.config.num_outputs > 1:
             # Non-crossing quantiles: the lowest level, then positive increments.
             out = torch.cat([out[..., :1], out[..., :1] + torch.cumsum(F.softplus(out[..., 1:]), dim=-1)], dim=-1)
         return out

@@ -546,8 +546,14 @@ def init_head_at_baseline(model: LSTMForecaster, scaled_targets: np.ndarray, cen
             median = np.quantile(scaled_targets, 0.5, axis=0)
             levels = levels - median[:, None] + np.asarray(center)[:, None]
         gaps = np.maximum(np.diff(levels, axis=1), 1e-4)
-        bias[:, 0] = levels[:, 0]
-        bias[:, 1:] = gaps + np.log(-np.expm1(-gaps))  # inverse of softplus
+        gaps = gaps + np.log(-np.expm1(-gaps))  # inverse of softplus
+        m = config.median_index
+        if config.median_at_last:
+            # Output j < m is the gap above level j, output j > m the gap below it (see forward).
+            bias[:, :m], bias[:, m + 1 :] = gaps[:, :m], gaps[:, m:]
+        else:
+            bias[:, 0] = levels[:, 0]
+            bias[:, 1:] = gaps
     else:
         bias[:, 0] = scaled_targets.mean(axis=0) if center is None else center
     model.head.weight.zero_()
