@@ -35,7 +35,7 @@ import peers
 def recipe_row(stem: str, folder: Path) -> tuple[list[str], dict]:
     report = json.loads((folder / "metrics.json").read_text())
     args = json.loads((folder / "training_args.json").read_text())
-    models, direction = report["models"], report["direction"]["model"]
+    models, direction = report["models"], report["direction"].get("model", {})
     model, naive = models["model"], models["naive_last"]
     data = args["data"]
     row = [
@@ -48,7 +48,7 @@ def recipe_row(stem: str, folder: Path) -> tuple[list[str], dict]:
         f"{models['moving_average']['mae']:,.4g}",
         f"{model['mase']:.3f}",
         f"{model['rmse'] / naive['rmse']:.3f}",
-        f"{direction['accuracy']:.3f} (p {direction['p_value']:.2g})",
+        f"{direction['accuracy']:.3f} (p {direction['p_value']:.2g})" if direction else "n/a (no move)",
         _dm(report),
     ]
     quantile = report.get("quantile")
@@ -71,6 +71,12 @@ def _dm(report: dict) -> str:
     return f"{dm['statistic']:+.2f} (p {dm['p_value']:.2g})"
 
 
+def recipe_of(training_args: dict) -> dict:
+    """The recipe a model folder was trained from (`recipe_config`, or `recipe` in older folders)."""
+    recipe = training_args.get("recipe_config", training_args.get("recipe"))
+    return recipe if isinstance(recipe, dict) else {}
+
+
 def trained_folder(stem: str, runs: Path, threads: int, device: str) -> tuple[Path, bool]:
     """The recipe's model folder under `runs`, trained now unless one from the same recipe is there."""
     import torch
@@ -84,7 +90,7 @@ def trained_folder(stem: str, runs: Path, threads: int, device: str) -> tuple[Pa
     folder = runs / stem
     done = folder / "training_args.json"
     trained = done.is_file() and (folder / "metrics.json").is_file()
-    if trained and json.loads(done.read_text())["recipe"] == recipe.to_dict():
+    if trained and recipe_of(json.loads(done.read_text())) == recipe.to_dict():
         return folder, True
     print(f"training {stem} into {folder} ...", flush=True)
     train(recipe, folder, overwrite=True, progress=False, cpu=device == "cpu", recipe_file=f"configs/{stem}.yaml")
@@ -161,7 +167,7 @@ def main() -> None:
             )
         default_folder, _ = trained_folder("default", runs, args.threads, args.device)
         default_args = json.loads((default_folder / "training_args.json").read_text())
-        epochs = args.peer_epochs or default_args["recipe"]["epochs"]
+        epochs = args.peer_epochs or recipe_of(default_args)["epochs"]
         comparison["default"] = default_on_peer_points(default_folder)
         log = Path(args.json).with_suffix(".log")
         log.parent.mkdir(parents=True, exist_ok=True)

@@ -237,3 +237,16 @@ def test_quantiles_and_horizon_widen_only_the_head():
     point = LSTMForecaster(LSTMForecasterConfig(**base)).num_parameters()
     wide = LSTMForecaster(LSTMForecasterConfig(**base, horizon=3, quantiles=[0.1, 0.5, 0.9])).num_parameters()
     assert wide - point == (64 + 1) * (3 * 3 - 1)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(target="close", quantiles=[0.1, 0.5, 0.9]),
+        dict(target="log_return", quantiles=None),
+        dict(target="log_return", quantiles=[0.1, 0.9]),
+    ],
+)
+def test_median_at_last_needs_log_returns_and_a_median_level(overrides):
+    with pytest.raises(ValueError, match="median_at_last needs target 'log_return' and a 0.5 level"):
+        LSTMForecasterConfig(features=["log_return"], median_at_last=True, **overrides)

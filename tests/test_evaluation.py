@@ -472,3 +472,16 @@ def test_plot_bad_step(setup, tmp_path):
     with pytest.raises(ValueError, match="no rows with step 7"):
         ev.plot_forecast(frame, history, tmp_path / "x.png", step=7)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_forecast_that_never_moves_gets_no_direction_score(setup):
+    # A model whose median is pinned to the last value predicts no move: scoring it "always down"
+    # would report the share of down moves as its skill.
+    frame, history, train_end = setup
+    pinned = frame.assign(forecast=frame["base"])
+    report = ev.evaluate_backtest(pinned, history, train_end, quantiles=LEVELS)
+    assert "model" not in report["direction"] and set(report["direction"]) == {"drift", "moving_average"}
+    assert all(row["direction_accuracy"] is None for row in report["by_step"])
+    assert report["models"]["model"]["mase"] == 1.0
+    assert report["diebold_mariano"]["statistic"] == 0.0 and report["diebold_mariano"]["p_value"] == 1.0
+    assert "| model |" in ev.metrics_table(report) and "n/a" in ev.metrics_table(report)

@@ -473,3 +473,20 @@ def test_bidirectional_recipe_round_trip(daily, tmp_path):
     model.save_pretrained(tmp_path)
     loaded = LSTMForecaster.from_pretrained(tmp_path)
     pd.testing.assert_frame_equal(loaded.predict(daily), model.predict(daily), check_exact=True)
+
+
+def test_median_at_last_pins_the_median_to_the_last_close_exactly(daily, tmp_path):
+    levels = [0.1, 0.25, 0.5, 0.75, 0.9]
+    model = make_model(daily, target="log_return", quantiles=levels, median_at_last=True, horizon=3, steps=5)
+    forecast = model.predict(daily)
+    np.testing.assert_array_equal(forecast["forecast"].to_numpy(), daily["close"].iloc[-1])
+    np.testing.assert_array_equal(forecast["q0.5"].to_numpy(), daily["close"].iloc[-1])
+    values = forecast[[f"q{q:g}" for q in levels]].to_numpy()
+    assert (np.diff(values, axis=1) > 0).all(), "levels spread either side of the pinned median, never crossing"
+    frame = model.backtest(daily, start=daily.index[250])
+    np.testing.assert_array_equal(frame["q0.5"].to_numpy(), frame["base"].to_numpy())
+    # The anchor (the scaled zero return) is derived from scaler.json, so the round trip is exact.
+    model.save_pretrained(tmp_path / "m")
+    loaded = LSTMForecaster.from_pretrained(tmp_path / "m")
+    pd.testing.assert_frame_equal(loaded.predict(daily), forecast, rtol=0, atol=0)
+    assert float(loaded.anchor[0]) == float(model.anchor[0]) != 0.0

@@ -716,7 +716,7 @@ def evaluate_backtest(
           ``rmse``, ``mape`` (percent; None if an actual is 0) and ``mase`` (MAE relative to
           ``naive_last`` on the same points);
         * ``direction``: :func:`direction_metrics` for ``model``, ``drift`` and ``moving_average``
-          (``naive_last`` predicts no move, so its direction is not scored);
+          (a forecast that never moves from the base, like ``naive_last``, is not scored);
         * ``diebold_mariano``: ``statistic``, ``p_value``, ``baseline`` ("naive_last"), ``loss``,
           ``horizon``, ``n``. Squared-error loss; with one step the differential is taken per point,
           with several steps it is the per-origin mean over steps, tested with ``horizon = H``
@@ -738,7 +738,13 @@ def evaluate_backtest(
     preds.update({name: baselines[name]["forecast"].to_numpy() for name in POINT_BASELINES})
 
     models = {name: _point_metrics(actual, pred, naive) for name, pred in preds.items()}
-    direction = {name: direction_metrics(base, actual, preds[name]) for name in ("model", "drift", "moving_average")}
+    # A forecast that never moves from the base (naive_last, or a model whose median is pinned to the
+    # last value) predicts no direction, so it gets no direction score rather than "always down".
+    direction = {
+        name: direction_metrics(base, actual, preds[name])
+        for name in ("model", "drift", "moving_average")
+        if np.any(preds[name] != base)
+    }
 
     origins = _utc_values(frame["origin"], "origin")
     steps = frame["step"].to_numpy(dtype=int)
@@ -773,7 +779,9 @@ def evaluate_backtest(
                 "mae": mae(actual[m], preds["model"][m]),
                 "naive_mae": mae(actual[m], naive[m]),
                 "mase": _or_none(mase, actual[m], preds["model"][m], naive[m]),
-                "direction_accuracy": direction_metrics(base[m], actual[m], preds["model"][m])["accuracy"],
+                "direction_accuracy": (
+                    direction_metrics(base[m], actual[m], preds["model"][m])["accuracy"] if "model" in direction else None
+                ),
             }
         )
 

@@ -159,6 +159,8 @@ class LSTMForecaster(
                 values = scaler.unscale_target(y, samples.window_base(batch))
                 if self.config.target == "log_return":
                     values = samples.base[batch, None, None] * np.exp(values)
+                if self.config.median_at_last:
+                    values[..., self.config.median_index] = samples.base[batch, None]  # exactly, not to 1e-10
                 chunks.append(values)
         finally:
             self.train(was_training)
