@@ -313,24 +313,21 @@ class LSTMForecaster(
             except EntryNotFoundError:
                 return None
 
-        weights = fetch(constants.SAFETENSORS_SINGLE_FILE)
-        if weights is None:
-            pickled = next((name for name in PICKLED_WEIGHTS if fetch(name)), None)
+        def require(filename: str, pickles: tuple[str, ...], what: str) -> str:
+            path = fetch(filename)
+            if path is not None:
+                return path
+            # Only the file's presence is checked: a pickle is never opened.
+            pickled = next((name for name in pickles if fetch(name)), None)
             if pickled:
                 raise ValueError(
-                    f"{model_id} holds its weights as {pickled}, a pickle; loading it could run arbitrary code, "
-                    "so it is refused. Only model.safetensors is accepted."
+                    f"{model_id} holds its {what} as {pickled}, a pickle; loading it could run arbitrary code, "
+                    f"so it is refused. Only {filename} is accepted."
                 )
-            raise ValueError(f"{model_id} has no model.safetensors")
-        scaler_file = fetch(SCALER_NAME)
-        if scaler_file is None:
-            pickled = next((name for name in PICKLED_SCALERS if fetch(name)), None)
-            if pickled:
-                raise ValueError(
-                    f"{model_id} holds its scaler as {pickled}, a pickle; loading it could run arbitrary code, "
-                    "so it is refused. Only scaler.json is accepted."
-                )
-            raise ValueError(f"{model_id} has no scaler.json")
+            raise ValueError(f"{model_id} has no {filename}")
+
+        weights = require(constants.SAFETENSORS_SINGLE_FILE, PICKLED_WEIGHTS, "weights")
+        scaler_file = require(SCALER_NAME, PICKLED_SCALERS, "scaler")
         scaler = Scaler.load(scaler_file)
         scaler.check_matches(config.features, config.target, config.scaling)
         model = cls(config)
