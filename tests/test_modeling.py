@@ -24,16 +24,6 @@ POSITIVE_FEATURES = ["close", "volume", "ema_5"]  # window scaling divides by ea
 MIXED_FEATURES = ["close", "log_return", "rsi_5", "volume"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models: with several intra-op threads on a busy 2-core machine, thread hand-offs cost
-    # more than the arithmetic (a measured 5x slowdown). Restored after this module.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def daily() -> pd.DataFrame:
     return load_ohlcv(sample_path()).iloc[1000:1300]

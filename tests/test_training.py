@@ -56,15 +56,6 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models train fastest on one thread, and a shared 2-core machine stays responsive.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def df() -> pd.DataFrame:
     return load_ohlcv(sample_path()).iloc[-420:]
