@@ -529,17 +529,7 @@ def forecast_figure(
     )
     # Room on the right, so the last forecast is not drawn on the plot's edge.
     fig.update_xaxes(range=[x[0] - (len(history) - 1) * result.step, x[-1] + max(2, len(frame) // 2) * result.step])
-    fig.update_layout(
-        title=f"Last {len(history)} rows and the {len(frame)}-step forecast",
-        xaxis_title="time (UTC)",
-        yaxis_title=units,
-        hovermode="x unified",
-        template="plotly_white",
-        height=460,
-        margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
-    )
-    return fig
+    return _styled(fig, f"Last {len(history)} rows and the {len(frame)}-step forecast", units)
 
 
 def backtest_figure(frame: pd.DataFrame, history: pd.Series, step: int, units: str):
@@ -593,8 +583,13 @@ def backtest_figure(frame: pd.DataFrame, history: pd.Series, step: int, units: s
             line={"color": "#ea580c", "width": 1.4},
         )
     )
+    return _styled(fig, f"Held-out period: the model's {step}-step-ahead forecasts against the actual {units}", units)
+
+
+def _styled(fig, title: str, units: str):
+    """The layout both plots share: title, axes in UTC time and `units`, legend above the plot."""
     fig.update_layout(
-        title=f"Held-out period: the model's {step}-step-ahead forecasts against the actual {units}",
+        title=title,
         xaxis_title="time (UTC)",
         yaxis_title=units,
         hovermode="x unified",
