@@ -131,7 +131,7 @@ def main() -> None:
     header = [
         "recipe",
         "data",
-        "test points",
+        "test forecasts (first origin to last target)",
         "MAE",
         "naive MAE",
         "drift MAE",
