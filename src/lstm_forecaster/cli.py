@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-revision", help="revision of a Hub dataset")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--seed", type=int, help="override the recipe's seed")
-    p.add_argument("--resume", action="store_true", help="resume from the checkpoint kept beside --output (.NAME.checkpoint/)")
+    p.add_argument(
+        "--resume", action="store_true", help="resume from the checkpoint kept beside --output (.NAME.checkpoint/)"
+    )
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output folder")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="push the trained folder to this Hub repo")
@@ -71,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model-id", required=True)
     p.add_argument("--revision", help="model revision the Space serves")
     p.add_argument("--private", action="store_true")
-    p.add_argument("--space-dir", help="the Space folder to upload (default: ./space, else the source checkout's space/)")
+    p.add_argument(
+        "--space-dir", help="the Space folder to upload (default: ./space, else the source checkout's space/)"
+    )
 
     p = commands.add_parser("serve", help="serve the Gradio app locally")
     p.add_argument("--model", help="model folder or Hub repo id (default: MODEL_ID, else the default model)")
@@ -112,7 +116,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
     print(metrics_table(result.report), end="")
     if args.output:
         target = result.model.config.target
-        folder = write_evaluation_folder(args.output, result.frame, result.history, result.report, str(args.model), target)
+        folder = write_evaluation_folder(
+            args.output, result.frame, result.history, result.report, str(args.model), target
+        )
         print(f"wrote {folder}")
     return 0
 

@@ -101,7 +101,7 @@ class LSTMForecasterConfig:
                 raise ValueError(f"quantiles must be None or a non-empty list of levels in (0, 1). Got {levels!r}.")
             if any(isinstance(q, bool) or not isinstance(q, (int, float)) or not 0.0 < q < 1.0 for q in levels):
                 raise ValueError(f"quantiles must be levels strictly between 0 and 1. Got {levels!r}.")
-            if any(b <= a for a, b in zip(levels, levels[1:])):
+            if any(b <= a for a, b in zip(levels[:-1], levels[1:], strict=True)):
                 raise ValueError(f"quantiles must be strictly increasing. Got {levels!r}.")
             self.quantiles = [float(q) for q in levels]
         if not isinstance(self.median_at_last, bool):

@@ -76,7 +76,9 @@ def _read(source, *, revision: str | None, split: str) -> pd.DataFrame:
                 return pd.read_parquet(path)
             return _read_csv(path.read_bytes())
         except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
-            raise ValueError(f"cannot read {path} as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'}: {e}") from e
+            raise ValueError(
+                f"cannot read {path} as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'}: {e}"
+            ) from e
     if path.exists():
         raise ValueError(f"{path} is not a file; give a CSV or Parquet file")
     if isinstance(source, str) and _HUB_ID.match(source) and not source.endswith((".csv", ".parquet")):
@@ -279,7 +281,9 @@ class Samples:
         quantity = "volume" if target == "volume" else "close"
         if quantity not in df.columns:
             raise ValueError(f"missing column '{quantity}' for target '{target}'; found: {', '.join(df.columns)}")
-        check_length(df, warmup_rows(features) + context_length, f"context_length {context_length} plus the features' warm-up")
+        check_length(
+            df, warmup_rows(features) + context_length, f"context_length {context_length} plus the features' warm-up"
+        )
         frame = compute_features(df, features)
         self.index = frame.index
         self.features = np.ascontiguousarray(frame.to_numpy(dtype="float64"))

@@ -780,7 +780,9 @@ def evaluate_backtest(
                 "naive_mae": mae(actual[m], naive[m]),
                 "mase": _or_none(mase, actual[m], preds["model"][m], naive[m]),
                 "direction_accuracy": (
-                    direction_metrics(base[m], actual[m], preds["model"][m])["accuracy"] if "model" in direction else None
+                    direction_metrics(base[m], actual[m], preds["model"][m])["accuracy"]
+                    if "model" in direction
+                    else None
                 ),
             }
         )

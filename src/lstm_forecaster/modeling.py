@@ -1,5 +1,6 @@
 """The LSTM/GRU forecaster: network, forecasts in price units, safe save/load through the Hub mixin."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -171,8 +172,14 @@ class LSTMForecaster(
     def _check_horizon(self, horizon: int | None) -> int:
         if horizon is None:
             return self.config.horizon
-        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= self.config.horizon:
-            raise ValueError(f"horizon must be an integer from 1 to the model's horizon {self.config.horizon}. Got {horizon!r}.")
+        if (
+            isinstance(horizon, bool)
+            or not isinstance(horizon, (int, np.integer))
+            or not 1 <= horizon <= self.config.horizon
+        ):
+            raise ValueError(
+                f"horizon must be an integer from 1 to the model's horizon {self.config.horizon}. Got {horizon!r}."
+            )
         return int(horizon)
 
     def predict(self, df, horizon: int | None = None) -> pd.DataFrame:
@@ -285,15 +292,17 @@ class LSTMForecaster(
     ) -> "LSTMForecaster":
         config = model_kwargs.pop("config", None)
         if isinstance(config, dict):
-            config = LSTMForecasterConfig(**{k: v for k, v in config.items() if k in LSTMForecasterConfig.__dataclass_fields__})
+            config = LSTMForecasterConfig(
+                **{k: v for k, v in config.items() if k in LSTMForecasterConfig.__dataclass_fields__}
+            )
         if config is None:
             if not os.path.isdir(model_id):
                 # The mixin swallows the download error of config.json: raise the real one (missing
                 # repo, revision or token) before concluding the file is absent.
-                try:
-                    hf_hub_download(model_id, constants.CONFIG_NAME, revision=revision, cache_dir=cache_dir, token=token)
-                except EntryNotFoundError:
-                    pass
+                with contextlib.suppress(EntryNotFoundError):
+                    hf_hub_download(
+                        model_id, constants.CONFIG_NAME, revision=revision, cache_dir=cache_dir, token=token
+                    )
             raise ValueError(f"{model_id} has no config.json: not an lstm-forecaster model")
 
         def fetch(filename: str) -> str | None:
