@@ -367,7 +367,8 @@ def header_markdown(model: LSTMForecaster, info: ModelInfo) -> str:
         f"{c.cell.upper()}, package version {c.package_version}.",
         f"**Predicts** {TARGET_DESCRIPTIONS.get(c.target, c.target)}, "
         f"**{f'1 to {c.horizon} steps' if c.horizon > 1 else '1 step'} ahead**{quantiles}, from the last {c.context_length} rows of "
-        f"{len(c.features)} features ({', '.join(c.features)}).",
+        f"{len(c.features)} features ({', '.join(c.features)})."
+        + (" Its median is the last close: the network forecasts the spread around it." if c.median_at_last else ""),
     ]
     args = info.training_args
     data = _data_record(args)
@@ -424,7 +425,8 @@ def summary_markdown(result: Forecast, data_name: str, df: pd.DataFrame, units: 
     elif change < 0:
         arrow = f"▼ down {100 * -change:.2f} %"
     else:
-        arrow = "■ no change"
+        # Models with `median_at_last` keep the median at the last close: their news is the interval.
+        arrow = "■ no change of the median" if result.lower else "■ no change"
     lines = [
         f"### {arrow} in {steps} step{'s' if steps > 1 else ''} ({_duration(result.step * steps)})",
         f"From the last {units} **{_number(result.last)}** ({_day(result.history.index[-1])}) to "
