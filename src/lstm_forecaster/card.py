@@ -500,6 +500,7 @@ def card_context(parts: dict, *, repo_id: str | None = None, revision: str | Non
         "frequency": adjective,
         "context_length": config.context_length,
         "quantiles": config.quantiles,
+        "median_at_last": config.median_at_last,
         "features": [(name, describe_feature(name)) for name in config.features],
         "scaling": _SCALINGS[config.scaling],
         "num_parameters": LSTMForecaster(config).num_parameters(),
