@@ -455,13 +455,18 @@ class WindowBatches:
         """
         rows = origins[:, None] + self.offsets
         x = self.x[rows]
+        if self.window:
+            x = (x / x[:, :1, :] - 1.0).float()
+        return x, self.targets(origins, all_steps)
+
+    def targets(self, origins: torch.Tensor, all_steps: bool = False) -> torch.Tensor:
+        """Scaled targets at `origins` (see `__call__`), without gathering the windows."""
+        rows = origins[:, None] + self.offsets
         y = self.y[rows] if all_steps else self.y[origins]
         if self.window:
-            first = x[:, :1, :]
-            x = (x / first - 1.0).float()
             base = self.base[rows[:, 0]].view(-1, *([1] * (y.ndim - 1)))
             y = (y / base - 1.0).float()
-        return x, y
+        return y
 
 
 def volatility_weights(samples: Samples, window: int, train_origins: np.ndarray) -> np.ndarray:
@@ -748,7 +753,7 @@ def train(
         validation_origins = torch.from_numpy(split.validation).to(device)
         if recipe.head_init in ("baseline", "persistence"):
             zero = scaler.scale_target(np.zeros(config.horizon)) if recipe.head_init == "persistence" else None
-            init_head_at_baseline(model, batches(train_origins)[1].double().cpu().numpy(), center=zero)
+            init_head_at_baseline(model, batches.targets(train_origins).double().cpu().numpy(), center=zero)
         optimizer_class = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
         optimizer = optimizer_class(model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
         shuffle = torch.Generator().manual_seed(recipe.seed)
