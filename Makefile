@@ -11,7 +11,7 @@ PORT ?= 7860
 # (7 s against minutes with two threads when the other core is busy). Override: OMP_NUM_THREADS=2 make run
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup browser run train serve test lint bench clean
+.PHONY: setup browser run train serve test lint bench bench-run clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,14 @@ lint: setup
 
 bench: setup
 	bash benchmarks/setup_bench.sh
+
+# Every benchmark of benchmarks/README.md, one torch thread per contender (see there why).
+bench-run: bench
+	$(BIN)/python benchmarks/train_throughput.py --threads 1
+	$(BIN)/python benchmarks/predict_latency.py --threads 1
+	.venv-bench/bin/python benchmarks/peers.py --epochs 5 --repeats 5 --threads 1
+	.venv-bench/bin/python benchmarks/scaling.py --threads 1
+	.venv-bench/bin/python benchmarks/accuracy.py --threads 1
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -13,7 +13,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${BENCH_VENV:-$root/.venv-bench}"
 python="${PYTHON:-python3}"
 constraints=(-c "$root/constraints.txt" -c "$root/benchmarks/constraints-bench.txt")
-peers=("darts[torch]" neuralforecast psutil)
 
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
@@ -28,7 +27,7 @@ torch_pin="$(grep -i '^torch==' "$root/constraints.txt")"
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
 "${pip[@]}" install --quiet --dry-run --ignore-installed --report "$report" "${constraints[@]}" \
-    -e "$root" "${peers[@]}"
+    -e "$root[bench]"
 "$venv/bin/python" - "$report" "$torch_pin" <<'PY'
 import json, sys
 report, pin = json.load(open(sys.argv[1])), sys.argv[2].split("==")[1]
@@ -41,8 +40,8 @@ if "torch" in names and names["torch"].split("+")[0] != pin:
 print(f"resolved {len(names)} packages, no CUDA wheels, torch {names.get('torch', pin)}")
 PY
 
-# 3. Install for real: our package (editable) and the peers, all under the same constraints.
-"${pip[@]}" install --quiet "${constraints[@]}" -e "$root" "${peers[@]}"
+# 3. Install for real: our package (editable) with its [bench] extra (the peers), under the same constraints.
+"${pip[@]}" install --quiet "${constraints[@]}" -e "$root[bench]"
 "$venv/bin/python" -c "import torch, darts, neuralforecast, lstm_forecaster; \
 print('torch', torch.__version__, '| darts', darts.__version__, '| neuralforecast', neuralforecast.__version__, \
 '| lstm_forecaster', lstm_forecaster.__version__)"
