@@ -155,3 +155,13 @@ def check_device(device: str) -> None:
             sys.exit(
                 "--device cuda: no CUDA GPU is visible to torch here; run on a machine with one, or use --device cpu"
             )
+
+
+def start_run(args) -> tuple[dict, Path]:
+    """Print and return the run's metadata (command, machine, arguments); an empty log beside `args.json`."""
+    meta = {"command": command_line(), "machine": machine(), "args": vars(args)}
+    print(f"{meta['command']}\n{json.dumps(meta['machine'])}", flush=True)
+    log = Path(args.json).with_suffix(".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")
+    return meta, log

@@ -467,11 +467,7 @@ def main() -> None:
         return
     common.check_device(args.device)
 
-    meta = {"command": common.command_line(), "machine": common.machine(), "args": vars(args)}
-    print(f"{meta['command']}\n{json.dumps(meta['machine'])}", flush=True)
-    log = Path(args.json).with_suffix(".log")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text("")
+    meta, log = common.start_run(args)
     runs: dict[str, list[dict]] = {name: [] for name in args.only}
     errors: dict[str, str] = {}
     base = [

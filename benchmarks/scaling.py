@@ -132,11 +132,7 @@ def main() -> None:
         return
     common.check_device(args.device)
 
-    meta = {"command": common.command_line(), "machine": common.machine(), "args": vars(args)}
-    print(f"{meta['command']}\n{json.dumps(meta['machine'])}", flush=True)
-    log = Path(args.json).with_suffix(".log")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text("")
+    meta, log = common.start_run(args)
     runs: dict[int, list[dict]] = {n: [] for n in args.sizes}
     base = [sys.argv[0], "--config", args.config, "--epochs", str(args.epochs), "--threads", str(args.threads)]
     base += ["--device", args.device, "--set", *args.set]
