@@ -297,15 +297,22 @@ def card_data(parts: dict, *, repo_id: str | None = None):
                 )
             )
         quantile = report.get("quantile") or {}
-        if _is_number(quantile.get("model", {}).get("pinball")):
-            results.append(
-                EvalResult(
-                    **common,
-                    metric_type="pinball_loss",
-                    metric_value=float(quantile["model"]["pinball"]),
-                    metric_name="mean pinball loss, model",
-                )
-            )
+        for who, row in quantile.items():
+            for key, metric_type, metric_name in (
+                ("pinball", "pinball_loss", "mean pinball loss"),
+                ("coverage", "coverage", "interval coverage (lowest to highest level)"),
+            ):
+                if _is_number(row.get(key)):
+                    label = "model" if who == "model" else f"{who.replace('_', ' ')} (baseline)"
+                    results.append(
+                        EvalResult(
+                            **common,
+                            metric_type=metric_type,
+                            metric_value=float(row[key]),
+                            metric_name=f"{metric_name}, {label}",
+                            metric_config=None if who == "model" else who,
+                        )
+                    )
     return ModelCardData(
         library_name=LIBRARY_NAME,
         license=LICENSE,
