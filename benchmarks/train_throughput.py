@@ -36,8 +36,7 @@ from torch.nn import functional as F
 
 from lstm_forecaster import LSTMForecaster, load_ohlcv, sample_path
 from lstm_forecaster.data import Samples
-from lstm_forecaster.scaling import Scaler
-from lstm_forecaster.training import chronological_split, load_recipe, train
+from lstm_forecaster.training import chronological_split, fit_scaler, load_recipe, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,13 +47,7 @@ def bare_windows(recipe) -> tuple[torch.Tensor, torch.Tensor]:
     df = load_ohlcv(recipe.data) if recipe.data else load_ohlcv(sample_path())
     samples = Samples(df, config.features, config.target, config.context_length, config.horizon)
     split = chronological_split(df, samples, recipe)
-    scaler = Scaler.fit(
-        config.scaling,
-        config.features,
-        config.target,
-        samples.features[: split.train_last + 1],
-        samples.targets[split.train],
-    )
+    scaler = fit_scaler(samples, split, config)
     x = torch.from_numpy(scaler.scale_windows(samples.windows(split.train)))
     y = torch.from_numpy(scaler.scale_target(samples.targets[split.train], samples.window_base(split.train)))
     return x, y

@@ -485,27 +485,13 @@ def forecast_figure(
         )
     )
     for k, (lo, hi, coverage) in enumerate(bands):
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[result.last, *frame[hi]],
-                mode="lines",
-                line={"width": 0},
-                showlegend=False,
-                hoverinfo="skip",
-                name=hi,
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=[result.last, *frame[lo]],
-                mode="lines",
-                line={"width": 0},
-                fill="tonexty",
-                fillcolor=f"rgba(234, 88, 12, {0.18 + 0.14 * k:.2f})",
-                name=f"{coverage:.0f} % interval ({lo}–{hi})",
-            )
+        _add_band(
+            fig,
+            x,
+            [result.last, *frame[lo]],
+            [result.last, *frame[hi]],
+            f"rgba(234, 88, 12, {0.18 + 0.14 * k:.2f})",
+            f"{coverage:.0f} % interval ({lo}–{hi})",
         )
     error = None
     if bands:  # the outermost interval as whiskers too: visible even for a single step
@@ -545,28 +531,7 @@ def backtest_figure(frame: pd.DataFrame, history: pd.Series, step: int, units: s
     fig = go.Figure()
     if len(levels) >= 2:
         lo, hi = levels[0], levels[-1]
-        fig.add_trace(
-            go.Scatter(
-                x=_naive(times),
-                y=rows[hi],
-                mode="lines",
-                line={"width": 0},
-                showlegend=False,
-                hoverinfo="skip",
-                name=hi,
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=_naive(times),
-                y=rows[lo],
-                mode="lines",
-                line={"width": 0},
-                fill="tonexty",
-                fillcolor="rgba(234, 88, 12, 0.22)",
-                name=f"interval {lo}–{hi}",
-            )
-        )
+        _add_band(fig, _naive(times), rows[lo], rows[hi], "rgba(234, 88, 12, 0.22)", f"interval {lo}–{hi}")
     fig.add_trace(
         go.Scatter(
             x=_naive(shown.index),
@@ -586,6 +551,15 @@ def backtest_figure(frame: pd.DataFrame, history: pd.Series, step: int, units: s
         )
     )
     return _styled(fig, f"Held-out period: the model's {step}-step-ahead forecasts against the actual {units}", units)
+
+
+def _add_band(fig, x, lower, upper, fillcolor: str, name: str) -> None:
+    """A shaded band between two lines: an invisible upper edge, then the lower edge filled up to it."""
+    import plotly.graph_objects as go
+
+    edge = {"mode": "lines", "line": {"width": 0}}
+    fig.add_trace(go.Scatter(x=x, y=upper, showlegend=False, hoverinfo="skip", name=name, **edge))
+    fig.add_trace(go.Scatter(x=x, y=lower, fill="tonexty", fillcolor=fillcolor, name=name, **edge))
 
 
 def _styled(fig, title: str, units: str):

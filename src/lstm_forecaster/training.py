@@ -342,6 +342,22 @@ def chronological_split(df: pd.DataFrame, samples: Samples, recipe: TrainingConf
     return split
 
 
+def fit_scaler(samples: Samples, split: Split, config: LSTMForecasterConfig) -> Scaler:
+    """The scaler of `config.scaling`, fitted on the training split's rows and targets only."""
+    return Scaler.fit(
+        config.scaling,
+        config.features,
+        config.target,
+        samples.features[: split.train_last + 1],
+        samples.targets[split.train],
+        fitted_on={
+            "start": samples.index[0].isoformat(),
+            "end": samples.index[split.train_last].isoformat(),
+            "rows": split.train_last + 1,
+        },
+    )
+
+
 def load_training_data(
     recipe: TrainingConfig, data=None, data_revision: str | None = None
 ) -> tuple[pd.DataFrame, dict]:
@@ -728,18 +744,7 @@ def train(
 
         # 2. scaler on the training rows only
         index = samples.index
-        scaler = Scaler.fit(
-            config.scaling,
-            config.features,
-            config.target,
-            samples.features[: split.train_last + 1],
-            samples.targets[split.train],
-            fitted_on={
-                "start": index[0].isoformat(),
-                "end": index[split.train_last].isoformat(),
-                "rows": split.train_last + 1,
-            },
-        )
+        scaler = fit_scaler(samples, split, config)
 
         # 3. model, optimizer, state
         set_seed(recipe.seed)
