@@ -8,8 +8,9 @@ For each model: save it to a temporary folder, time `from_pretrained` from that 
 `model.predict(df)` on the whole sample (3,484 daily rows: loading checks, features, scaling, the
 network, inverse scaling, future timestamps). Prints median, p10 and p90 in milliseconds.
 
-The weights are the initial ones and the scaler is fitted on the first 70 % of the sample: latency
-does not depend on what the weights are, so nothing is trained here.
+The models are the architectures of `configs/crypto_price_forecaster.yaml` and `configs/default.yaml`
+at their initial weights, with the scaler fitted on the recipe's training split: latency does not
+depend on what the weights are, so nothing is trained here.
 """
 
 from __future__ import annotations
@@ -20,61 +21,28 @@ import platform
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from lstm_forecaster import LSTMForecaster, LSTMForecasterConfig, Scaler, __version__, load_ohlcv, sample_path
+from lstm_forecaster import LSTMForecaster, __version__, load_ohlcv, sample_path
+from lstm_forecaster.training import chronological_split, fit_scaler, load_recipe
 
-MODELS = {
-    # DESIGN.md's CryptoPriceForecaster: 10 features, 3 stacked LSTM layers of 128, dropout 0.2, one dense output.
-    "CryptoPriceForecaster (3x128 LSTM, 336,001 params)": dict(
-        features=[
-            "open",
-            "high",
-            "low",
-            "close",
-            "volume",
-            "ema_7",
-            "rsi_14",
-            "macd_hist",
-            "log_return",
-            "volatility_14",
-        ],
-        target="close",
-        context_length=60,
-        horizon=1,
-        hidden_size=128,
-        num_layers=3,
-        dropout=0.2,
-        scaling="minmax",
-    ),
-    # Like the default recipe: log-return target, return/volatility/volume features, quantile outputs.
-    "quantile returns model (1x64 LSTM, q 0.1/0.5/0.9)": dict(
-        features=["log_return", "return_mean_24", "return_std_24", "volume_ratio_24"],
-        target="log_return",
-        context_length=48,
-        horizon=1,
-        hidden_size=64,
-        quantiles=[0.1, 0.5, 0.9],
-        scaling="standard",
-    ),
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+RECIPES = {
+    "CryptoPriceForecaster (3x128 LSTM)": CONFIGS / "crypto_price_forecaster.yaml",
+    "default (1x32 quantile LSTM on returns)": CONFIGS / "default.yaml",
 }
 
 
-def fitted_model(options: dict, df) -> LSTMForecaster:
+def fitted_model(recipe_path: Path, df) -> LSTMForecaster:
+    """The recipe's architecture at its initial weights, with the scaler training would fit."""
+    recipe = load_recipe(recipe_path)
     torch.manual_seed(0)
-    model = LSTMForecaster(LSTMForecasterConfig(**options))
+    model = LSTMForecaster(recipe.model)
     samples = model.samples(df)
-    train_end = int(0.7 * len(samples))
-    origins = samples.origins(0, train_end - 1 - model.config.horizon)
-    model.scaler = Scaler.fit(
-        model.config.scaling,
-        model.config.features,
-        model.config.target,
-        samples.features[:train_end],
-        samples.targets[origins],
-    )
+    model.scaler = fit_scaler(samples, chronological_split(df, samples, recipe), recipe.model)
     return model.eval()
 
 
@@ -111,8 +79,8 @@ def main() -> None:
     print(f"data: bundled BTC-USD daily sample, {len(df)} rows; {args.calls} predict calls, {args.loads} loads\n")
     print("| model | parameters | predict median ms | p10 | p90 | from_pretrained median ms | p10 | p90 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, options in MODELS.items():
-        model = fitted_model(options, df)
+    for name, recipe_path in RECIPES.items():
+        model = fitted_model(recipe_path, df)
         with tempfile.TemporaryDirectory() as folder:
             model.save_pretrained(folder)
             loads = timings(lambda folder=folder: LSTMForecaster.from_pretrained(folder), args.loads, warmup=2)

@@ -272,47 +272,31 @@ def card_data(parts: dict, *, repo_id: str | None = None):
             "dataset_split": split,
             "dataset_revision": hub.get("sha") or hub.get("revision"),
         }
+
+        def add(who: str, label: str, metric_type: str, value, metric_name: str) -> None:
+            if _is_number(value):
+                results.append(
+                    EvalResult(
+                        **common,
+                        metric_type=metric_type,
+                        metric_value=float(value),
+                        metric_name=f"{metric_name}, {label}",
+                        metric_config=None if who == "model" else who,
+                    )
+                )
+
         names = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE (%)", "mase": "MASE vs naive last value"}
         for who, label in (("model", "model"), ("naive_last", "naive last value (baseline)")):
             row = report["models"].get(who, {})
             for key, metric_name in names.items():
-                if _is_number(row.get(key)) and not (who == "naive_last" and key == "mase"):  # 1 by definition
-                    results.append(
-                        EvalResult(
-                            **common,
-                            metric_type=key,
-                            metric_value=float(row[key]),
-                            metric_name=f"{metric_name}, {label}",
-                            metric_config=None if who == "model" else who,
-                        )
-                    )
+                if not (who == "naive_last" and key == "mase"):  # 1 by definition
+                    add(who, label, key, row.get(key), metric_name)
         accuracy = report.get("direction", {}).get("model", {}).get("accuracy")
-        if _is_number(accuracy):
-            results.append(
-                EvalResult(
-                    **common,
-                    metric_type="accuracy",
-                    metric_value=float(accuracy),
-                    metric_name="direction accuracy, model",
-                )
-            )
-        quantile = report.get("quantile") or {}
-        for who, row in quantile.items():
-            for key, metric_type, metric_name in (
-                ("pinball", "pinball_loss", "mean pinball loss"),
-                ("coverage", "coverage", "interval coverage (lowest to highest level)"),
-            ):
-                if _is_number(row.get(key)):
-                    label = "model" if who == "model" else f"{who.replace('_', ' ')} (baseline)"
-                    results.append(
-                        EvalResult(
-                            **common,
-                            metric_type=metric_type,
-                            metric_value=float(row[key]),
-                            metric_name=f"{metric_name}, {label}",
-                            metric_config=None if who == "model" else who,
-                        )
-                    )
+        add("model", "model", "accuracy", accuracy, "direction accuracy")
+        for who, row in (report.get("quantile") or {}).items():
+            label = "model" if who == "model" else f"{who.replace('_', ' ')} (baseline)"
+            add(who, label, "pinball_loss", row.get("pinball"), "mean pinball loss")
+            add(who, label, "coverage", row.get("coverage"), "interval coverage (lowest to highest level)")
     return ModelCardData(
         library_name=LIBRARY_NAME,
         license=LICENSE,
