@@ -273,9 +273,20 @@ class Samples:
         OHLCV rows from `load_ohlcv`.
     features, target, context_length, horizon
         As in `LSTMForecasterConfig`.
+    check_last : int, optional
+        Check only the last `check_last` rows of features for finite values (a forecast reads no
+        other); default: every row.
     """
 
-    def __init__(self, df: pd.DataFrame, features: list[str], target: str, context_length: int, horizon: int):
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        features: list[str],
+        target: str,
+        context_length: int,
+        horizon: int,
+        check_last: int | None = None,
+    ):
         from .features import compute_features, warmup_rows
 
         quantity = "volume" if target == "volume" else "close"
@@ -284,7 +295,7 @@ class Samples:
         check_length(
             df, warmup_rows(features) + context_length, f"context_length {context_length} plus the features' warm-up"
         )
-        frame = compute_features(df, features)
+        frame = compute_features(df, features, check_last=check_last)
         self.index = frame.index
         self.features = np.ascontiguousarray(frame.to_numpy(dtype="float64"))
         self.context_length = context_length

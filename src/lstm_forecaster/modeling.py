@@ -12,6 +12,7 @@ from huggingface_hub.errors import EntryNotFoundError
 from torch import nn
 from torch.nn import functional as F
 
+from . import guards
 from .configuration import LSTMForecasterConfig
 from .data import Samples, infer_step, load_ohlcv, utc_timestamp
 from .scaling import SCALER_NAME, Scaler
@@ -132,10 +133,10 @@ class LSTMForecaster(
             )
         return self.scaler
 
-    def samples(self, df: pd.DataFrame) -> Samples:
-        """Features, targets and bases of `df` for this model's config."""
+    def samples(self, df: pd.DataFrame, check_last: int | None = None) -> Samples:
+        """Features, targets and bases of `df` for this model's config (`check_last`: see `Samples`)."""
         c = self.config
-        return Samples(df, c.features, c.target, c.context_length, c.horizon)
+        return Samples(df, c.features, c.target, c.context_length, c.horizon, check_last=check_last)
 
     @torch.no_grad()
     def forecast_origins(self, samples: Samples, origins: np.ndarray, batch_size: int = 4096) -> np.ndarray:
@@ -182,7 +183,7 @@ class LSTMForecaster(
             )
         return int(horizon)
 
-    def predict(self, df, horizon: int | None = None) -> pd.DataFrame:
+    def predict(self, df, horizon: int | None = None, drop_incomplete: bool = False) -> pd.DataFrame:
         """Forecast the steps after the last row of `df`.
 
         Parameters
@@ -192,6 +193,8 @@ class LSTMForecaster(
             features' warm-up rows.
         horizon : int, optional
             Steps to forecast, 1 to `config.horizon` (default: all).
+        drop_incomplete : bool
+            Drop a last candle whose volume says it is still forming (see `guards`).
 
         Returns
         -------
@@ -199,13 +202,20 @@ class LSTMForecaster(
             Indexed by the future timestamps (spaced at the data's own frequency); column `forecast`
             in price (or volume) units and, for quantile models, one column `q{level}` per level.
             For quantile models `forecast` is the median (0.5 level) or, without one, the mean of levels.
+            `attrs["warnings"]`: the `guards` warnings, a list of `{"code", "message", "symbol"}`.
+
+        Raises
+        ------
+        ValueError
+            For bad input, and for a forecast `guards.after_forecast` refuses (a price that is not
+            positive, a move beyond any in the training data).
         """
+        df, warnings = guards.before_forecast(self, load_ohlcv(df), drop_incomplete)
         quantiles, mean = self.predict_quantiles(df, horizon)
-        if not self.config.quantiles:
-            return quantiles
         frame = quantiles.copy()
-        frame.insert(0, "forecast", mean)
-        return frame
+        if self.config.quantiles:
+            frame.insert(0, "forecast", mean)
+        return guards.after_forecast(self, df, frame, warnings)
 
     def predict_quantiles(self, df, horizon: int | None = None) -> tuple[pd.DataFrame, pd.Series]:
         """Forecast quantiles and the central forecast after the last row of `df`.
@@ -218,7 +228,7 @@ class LSTMForecaster(
         """
         horizon = self._check_horizon(horizon)
         df = load_ohlcv(df)
-        samples = self.samples(df)
+        samples = self.samples(df, check_last=self.config.context_length)  # only the rows the forecast reads
         values = self.forecast_origins(samples, np.array([len(samples) - 1]))[0, :horizon]
         step = infer_step(df.index)
         index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
@@ -342,6 +352,7 @@ class LSTMForecaster(
         model = cls(config)
         model = cls._load_as_safetensor(model, weights, map_location, strict)
         model.scaler = scaler
+        model.training_profile = guards.load_profile(fetch("training_args.json"))  # None for old folders
         model.eval()
         return model
 

@@ -49,6 +49,7 @@ import yaml
 from . import __version__
 from .configuration import LSTMForecasterConfig
 from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
+from .guards import PROFILE_KEY, training_profile
 from .modeling import LSTMForecaster
 from .scaling import Scaler
 
@@ -887,6 +888,8 @@ def train(
             "config": recipe_file,
             "data": {**source, **_range(df.index), "rows": len(df), "frequency": str(infer_step(df.index))},
             "splits": _split_ranges(df, samples, split),
+            # What training saw, for the checks at predict time (guards.py).
+            PROFILE_KEY: training_profile(df[df.index <= index[split.train_last]], config.horizon, config.target),
             "evaluated_split": evaluate_split,
             "seed": recipe.seed,
             "epochs": recipe.epochs,
