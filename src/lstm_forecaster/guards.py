@@ -65,9 +65,7 @@ def series_of(df: pd.DataFrame) -> list[tuple[str | None, pd.DataFrame]]:
     A single series is named by `df.attrs["symbol"]` when its loader recorded one, else None.
     """
     if isinstance(df.index, pd.MultiIndex) and "symbol" in df.index.names:
-        return [
-            (str(symbol), rows.droplevel("symbol")) for symbol, rows in df.groupby(level="symbol", sort=False)
-        ]
+        return [(str(symbol), rows.droplevel("symbol")) for symbol, rows in df.groupby(level="symbol", sort=False)]
     symbol = df.attrs.get("symbol")
     return [(str(symbol) if symbol else None, df)]
 
@@ -206,7 +204,8 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
             warnings.append(
                 warning(
                     "incomplete_candle",
-                    incomplete + "; drop it (predict(..., drop_incomplete=True)) to forecast from the last complete one",
+                    incomplete
+                    + "; drop it (predict(..., drop_incomplete=True)) to forecast from the last complete one",
                     symbol,
                 )
             )
@@ -298,7 +297,7 @@ def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[
         history = last_of.get(symbol)
         last = float(history[quantity].iloc[-1]) if history is not None and quantity in history else None
         values = rows.to_numpy(dtype="float64")
-        for k, (stamp, row) in enumerate(zip(rows.index, values), start=1):
+        for k, (stamp, row) in enumerate(zip(rows.index, values, strict=True), start=1):
             bad = ~np.isfinite(row) | ((row <= 0) if quantity == "close" else (row < 0))
             if bad.any():
                 column = rows.columns[int(np.flatnonzero(bad)[0])]
