@@ -238,6 +238,15 @@ class ForecastService:
 
     # backtest
 
+    def _samples_from(self, df: pd.DataFrame, start: pd.Timestamp):
+        """The samples of `df`, its features checked only in the rows a backtest from `start` reads."""
+        from .features import warmup_rows
+
+        c = self.config
+        stamps = df.index[warmup_rows(c.features) :]
+        first_read = max(int(stamps.searchsorted(start)) - c.context_length + 1, 0)
+        return self.model.samples(df, check_last=len(stamps) - first_read)
+
     def backtest(self, path: str | None, name: str | None = None) -> tuple[pd.DataFrame, dict, pd.Series, str]:
         """Rolling-origin forecasts of the frozen model and their metrics beside baselines.
 
@@ -277,7 +286,7 @@ class ForecastService:
                     f"over the file's own last {100 * OWN_DATES_FRACTION:.0f} % of rows, {day(start)} to {day(end)} "
                     f"(baselines fitted on the rows before). The model may have seen these dates in training."
                 )
-            frame = self.model.backtest(df, start=start)
+            frame = self.model.backtest(df, start=start, samples=self._samples_from(df, start))
             frame = frame[frame["timestamp"] <= end].reset_index(drop=True)
             if frame.empty:
                 raise ValueError(f"{name} has no complete forecast from {day(start)} to {day(end)}")
