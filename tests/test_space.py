@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -449,7 +450,11 @@ def _page(url: str):
 
 def _forecast_in_page(page, expect, upload: Path | None = None) -> None:
     if upload is not None:
-        page.set_input_files("#data-file input[type=file]", str(upload))
+        file_input = page.locator("#data-file input[type=file]")
+        if not file_input.count():  # a file is there: clear it first
+            page.locator("#data-file").get_by_role("button", name=re.compile("^(Clear|Remove)")).first.click()
+            expect(file_input).to_have_count(1)
+        file_input.set_input_files(str(upload))
         expect(page.locator("#data-file")).to_contain_text(upload.name)
     page.click("#forecast-button")
 

@@ -9,6 +9,7 @@ a table for the page, records for machines, a CSV file for download.
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -224,7 +225,7 @@ class ForecastService:
         """The tables of `forecasts` as one CSV file for download (its name: the asset and the last data day)."""
         table = pd.concat([f.table() for f in forecasts], ignore_index=True)
         first = forecasts[0]
-        who = first.symbol if len(forecasts) == 1 and first.symbol else "forecast"
+        who = re.sub(r"[^A-Za-z0-9._-]+", "-", first.symbol) if len(forecasts) == 1 and first.symbol else "forecast"
         with self._lock:
             self._csv_count += 1
             folder = self._csv_dir / str(self._csv_count)
