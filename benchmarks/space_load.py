@@ -46,7 +46,13 @@ def free_port() -> int:
 
 def start_server(model: str, port: int, log: Path, timeout: float) -> subprocess.Popen:
     """The app in its own process; returns once it answers on `port`."""
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    # One torch thread, as `make run` serves it (Makefile: OMP_NUM_THREADS=1), unless set otherwise.
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
     err = open(log, "ab")  # noqa: SIM115 - the server writes to it until it is stopped
     process = subprocess.Popen(
         [sys.executable, "-c", SERVER, model, str(port)], stdout=err, stderr=err, env=env, cwd=common.ROOT
