@@ -423,10 +423,14 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         try:
             forecasts, df, name = _forecasts(data_file, None, horizon, symbol, drop_incomplete)
             shown = forecasts[0]
-            title = f"{shown.symbol + ': ' if shown.symbol else ''}the last {units} and the {len(shown.frame)}-step forecast"
+            title = (
+                f"{shown.symbol + ': ' if shown.symbol else ''}Recent {units} and the {len(shown.frame)}-step forecast"
+            )
             figure = forecast_figure(shown.history, shown.frame, shown.step, units, bands, title)
             table = pd.concat([f.table() for f in forecasts], ignore_index=True)
             csv = service.write_csv(forecasts)
+            if not table["symbol"].any():  # an unnamed single series: no symbol column on the page
+                table = table.drop(columns="symbol")
         except Exception as e:  # noqa: BLE001 - every failure becomes a readable line in the page
             message = _readable(e, "forecast")
             return f"❌ {message}", "", None, pd.DataFrame(), gr.DownloadButton(value=None, visible=False)
