@@ -9,6 +9,8 @@ Examples (each works as written from a fresh clone after `make setup`):
     lstm-forecaster versions user/btc-daily
     lstm-forecaster deploy-space --space-id user/btc-demo --model-id user/btc-daily --revision v1.0
     lstm-forecaster serve    --model runs/btc --port 7860
+    lstm-forecaster export   --model runs/btc --format onnx --output out/btc-onnx
+    lstm-forecaster tune     --config configs/default.yaml --trials 40 --output runs/tuned
 
 Bad input exits with code 2 and one readable line on stderr.
 """
@@ -82,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", help="Hub revision (default: MODEL_REVISION)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--host", default="127.0.0.1")
+
+    p = commands.add_parser("export", help="export a model to ONNX (the network on scaled windows, scaler beside it)")
+    p.add_argument("--model", required=True, help="model folder or Hub repo id")
+    p.add_argument("--revision", help="Hub revision (tag, branch or commit)")
+    p.add_argument("--format", default="onnx", help="export format: onnx")
+    p.add_argument("--output", required=True, help="folder to write (written to a temp folder, then renamed)")
+    p.add_argument("--opset", type=int, default=20, help="ONNX opset, 18 to 23 (default 20)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --output folder")
     return parser
 
 
@@ -100,6 +110,10 @@ def _run(args: argparse.Namespace) -> int:
         return {"push": hub.push_command, "versions": hub.versions_command, "deploy-space": hub.deploy_space_command}[
             args.command
         ](args)
+    if args.command == "export":
+        from .export import export_command
+
+        return export_command(args)
     if args.command == "serve":
         from .app import serve_command
 
