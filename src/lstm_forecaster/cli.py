@@ -85,6 +85,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--host", default="127.0.0.1")
 
+    p = commands.add_parser("tune", help="search a recipe's `search:` space with Optuna, on validation only")
+    p.add_argument("--config", required=True, help="recipe file with a search: mapping (configs/default.yaml)")
+    p.add_argument("--trials", type=int, default=40, help="trials this process runs (default 40; 0: summarize only)")
+    p.add_argument("--storage", help="SQLAlchemy URL of the study (default: sqlite:///OUTPUT/study.db)")
+    p.add_argument("--study", help="study name in the storage (default: the recipe's name)")
+    p.add_argument("--output", required=True, help="folder for the study table, best.yaml and the best model")
+    p.add_argument("--data", help="OHLCV file or Hub dataset id (default: the recipe's data, else the bundled sample)")
+    p.add_argument("--data-revision", help="revision of a Hub dataset")
+    p.add_argument(
+        "--seed", type=int, help="seed of the sampler (default: fresh; each trial trains with the recipe's seed)"
+    )
+    p.add_argument("--no-train", action="store_true", help="do not train the best recipe at the end (extra workers)")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+
     p = commands.add_parser("export", help="export a model to ONNX (the network on scaled windows, scaler beside it)")
     p.add_argument("--model", required=True, help="model folder or Hub repo id")
     p.add_argument("--revision", help="Hub revision (tag, branch or commit)")
@@ -110,6 +124,10 @@ def _run(args: argparse.Namespace) -> int:
         return {"push": hub.push_command, "versions": hub.versions_command, "deploy-space": hub.deploy_space_command}[
             args.command
         ](args)
+    if args.command == "tune":
+        from .tuning import tune_command
+
+        return tune_command(args)
     if args.command == "export":
         from .export import export_command
 
