@@ -248,6 +248,40 @@ def test_api_incomplete_last_candle_is_a_warning_and_can_be_dropped(served, tmp_
     _check_forecast(_table(dropped), df.iloc[:-1], model, HORIZON)
 
 
+def _panel_csv(folder: Path) -> Path:
+    """One CSV with two coins' daily candles (a `Symbol` column), as an exchange export of several pairs."""
+    lines = []
+    for coin in ("ETHUSDT", "XRPUSDT"):
+        text = (ROOT / "tests" / "data" / "panel" / f"Binance_{coin}_d.csv").read_text().splitlines()
+        lines += text[2:]
+        header = text[1]
+    path = folder / "two_coins.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+def test_api_forecasts_every_asset_of_a_panel_or_the_one_asked_for(served, tmp_path):
+    url, model = served
+    upload = _panel_csv(tmp_path)
+    panel = load_ohlcv(upload)
+    client = _client(url)
+    records = client.predict(gradio_client.handle_file(str(upload)), HORIZON, api_name="/forecast")
+    table = _table(records)
+    assert list(table["symbol"]) == ["ETHUSDT"] * HORIZON + ["XRPUSDT"] * HORIZON
+    for symbol, rows in table.groupby("symbol"):
+        series = panel.xs(symbol, level="symbol")
+        series.attrs["symbol"] = symbol
+        _check_forecast(rows.reset_index(drop=True), series, model, HORIZON)
+        warnings = records[0 if symbol == "ETHUSDT" else HORIZON]["warnings"]
+        assert {w["symbol"] for w in warnings} == {symbol} and "zero_shot" in {w["code"] for w in warnings}
+    only = client.predict(gradio_client.handle_file(str(upload)), HORIZON, "XRPUSDT", api_name="/forecast")
+    assert only == records[HORIZON:]
+    with pytest.raises(
+        gradio_client.exceptions.AppError, match=r"^DOGEUSDT is not in two_coins\.csv \(it holds ETHUSDT, XRPUSDT\)"
+    ):
+        client.predict(gradio_client.handle_file(str(upload)), HORIZON, "DOGEUSDT", api_name="/forecast")
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
@@ -514,6 +548,18 @@ def test_browser_fan_chart_table_download_warnings_and_errors(tiny_model, outsid
             expect(notice).to_contain_text("one row every 1 hour, the model was trained on one every 1 day")
             expect(rows).to_have_count(horizon)
             expect(rows.first).to_contain_text("ETH/USDT")
+
+            # A file of two coins: the picker offers each; the chart and the table show the one picked.
+            _forecast_in_page(page, expect, _panel_csv(tmp_path))
+            expect(rows).to_have_count(2 * horizon)
+            picker = page.locator("#asset")
+            expect(picker).to_be_visible()
+            picker.locator("input").click()
+            page.get_by_role("option", name="XRPUSDT").click()
+            page.click("#forecast-button")
+            expect(rows).to_have_count(horizon)
+            expect(rows.first).to_contain_text("XRPUSDT")
+            expect(page.locator("#forecast-plot")).to_contain_text("XRPUSDT: Recent close")
 
             # A candle still forming: a warning; ticked, it is dropped.
             _forecast_in_page(page, expect, forming)
