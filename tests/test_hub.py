@@ -24,7 +24,7 @@ from conftest_hub import point_clients_at
 from huggingface_hub import HfApi, ModelCard, hf_hub_download, metadata_load, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from lstm_forecaster import LSTMForecaster, load_ohlcv, sample_path
+from lstm_forecaster import LSTMForecaster, __version__, load_ohlcv, sample_path
 from lstm_forecaster.card import held_out_report, render_model_card
 from lstm_forecaster.hub import check_model_folder, deploy_space, is_pickle, push_folder, versions
 from lstm_forecaster.training import recipe_from_dict, train
@@ -182,7 +182,7 @@ def test_model_card_on_the_hub(hub_env, models, short_csv, capsys):
         "not financial advice",
         "no news",
         "| tag | `v1.0` |",
-        "| lstm-forecaster version | 0.1.0 |",
+        f"| lstm-forecaster version | {__version__} |",
         json.loads((models["v1"] / "training_args.json").read_text())["data"]["sha256"],
     ):
         assert expected in text, expected

@@ -12,9 +12,10 @@ from huggingface_hub.errors import EntryNotFoundError
 from torch import nn
 from torch.nn import functional as F
 
-from .configuration import LSTMForecasterConfig
+from .configuration import LSTMForecasterConfig, read_config_file
 from .data import Samples, infer_step, load_ohlcv, utc_timestamp
 from .scaling import SCALER_NAME, Scaler
+from .weights import check_finite_weights, check_safetensors_file
 
 REPO_URL = "https://github.com/lstm-forecaster/lstm-forecaster"
 PICKLED_WEIGHTS = ("pytorch_model.bin", "model.pt", "model.pth", "model.pkl")
@@ -277,6 +278,13 @@ class LSTMForecaster(
         scaler.save(Path(save_directory) / SCALER_NAME)
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "LSTMForecaster":
+        """Load a model folder or Hub repo; `config.json` is checked (size, JSON, keys, limits) first."""
+        if kwargs.get("config") is None:
+            kwargs["config"] = _read_config(str(pretrained_model_name_or_path), kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    @classmethod
     def _from_pretrained(
         cls,
         *,
@@ -340,7 +348,9 @@ class LSTMForecaster(
         scaler = Scaler.load(scaler_file)
         scaler.check_matches(config.features, config.target, config.scaling)
         model = cls(config)
+        check_safetensors_file(weights, model)
         model = cls._load_as_safetensor(model, weights, map_location, strict)
+        check_finite_weights(model, weights)
         model.scaler = scaler
         model.eval()
         return model
@@ -348,3 +358,16 @@ class LSTMForecaster(
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _read_config(model_id: str, kwargs: dict) -> LSTMForecasterConfig | None:
+    """The checked config of a folder or Hub repo (`read_config_file`); None when it has no config.json."""
+    if os.path.isdir(model_id):
+        path = os.path.join(model_id, constants.CONFIG_NAME)
+        return read_config_file(path) if os.path.isfile(path) else None
+    download = ("revision", "cache_dir", "force_download", "token", "local_files_only")
+    try:
+        path = hf_hub_download(model_id, constants.CONFIG_NAME, **{k: kwargs[k] for k in download if k in kwargs})
+    except EntryNotFoundError:
+        return None
+    return read_config_file(path)
