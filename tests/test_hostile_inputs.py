@@ -216,3 +216,168 @@ def test_truncated_or_mismatched_weights_are_one_line(folder, tmp_path, capsys):
         match=r"does not match config.json: tensor rnn.0.weight_ih_l0 has shape \[24, 5\], the config needs \[28, 5\]",
     ):
         LSTMForecaster.from_pretrained(other)
+
+
+# ----- 4, 5. integer dates, Excel serials, separate date and time columns --------------------------
+
+
+def _daily_frame(n: int = 40) -> pd.DataFrame:
+    return load_ohlcv(sample_path()).iloc[-n:]
+
+
+def test_integer_yyyymmdd_dates_are_dates(tmp_path):
+    df = _daily_frame()
+    path = tmp_path / "yyyymmdd.csv"
+    frame = df.reset_index(drop=True).assign(Date=df.index.strftime("%Y%m%d").astype(int))
+    frame.to_csv(path, index=False)
+    loaded = load_ohlcv(path)
+    assert loaded.index[0] == df.index[0] and loaded.index[-1] == df.index[-1]  # not 1970-08-23
+    np.testing.assert_array_equal(loaded["close"].to_numpy(), df["close"].to_numpy())
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            np.arange(45_300, 45_340),
+            r"column 'date' has 45300 at row 0: not a unix time from 1980 to 2100.*Excel serial",
+        ),
+        (np.arange(40), r"column 'unix' has 0 at row 0: not a unix time"),
+        (np.full(40, 9e12), r"column 'unix' has .* not a unix time"),  # ms in year 2255
+    ],
+)
+def test_implausible_numeric_times_are_refused(values, message):
+    column = "date" if "'date'" in message else "unix"
+    df = _daily_frame().reset_index(drop=True).assign(**{column: values})
+    with pytest.raises(ValueError, match=message):
+        load_ohlcv(df)
+
+
+def test_unix_seconds_milliseconds_and_nanoseconds_still_read():
+    df = _daily_frame()
+    seconds = df.index.as_unit("s").asi8
+    for scale in (1, 1000, 10**9):
+        loaded = load_ohlcv(df.reset_index(drop=True).assign(unix=seconds * scale))
+        assert (loaded.index == df.index).all()
+
+
+def test_separate_date_and_time_columns_are_combined(tmp_path):
+    hourly = pd.date_range("2024-01-01", periods=2880, freq="h", tz="UTC")
+    close = 40_000 + np.arange(len(hourly), dtype=float)
+    path = tmp_path / "date_time.csv"
+    pd.DataFrame(
+        {"Date": hourly.strftime("%Y-%m-%d"), "Time": hourly.strftime("%H:%M"), "Close": close, "Volume": 1.0}
+    ).to_csv(path, index=False)
+    loaded = load_ohlcv(path)
+    assert len(loaded) == 2880 and (loaded.index == hourly).all()  # not 120 "daily" rows
+    numeric = pd.DataFrame({"date": hourly.strftime("%Y%m%d").astype(int), "time": hourly.hour * 100, "close": close})
+    assert (load_ohlcv(numeric).index == hourly).all()
+    with pytest.raises(ValueError, match=r"'time' holds 'noon' at row 3, not a time of day"):
+        load_ohlcv(
+            pd.DataFrame({"date": ["2024-01-01"] * 4, "time": ["00:00", "01:00", "02:00", "noon"], "close": 1.0})
+        )
+    with pytest.raises(ValueError, match=r"'date' holds a time of day too"):
+        load_ohlcv(pd.DataFrame({"date": ["2024-01-01 05:00"], "time": ["06:00"], "close": [1.0]}))
+
+
+def test_multiindex_columns_are_flattened_or_refused(tmp_path):
+    df = _daily_frame()
+    yfinance = df.copy()
+    yfinance.columns = pd.MultiIndex.from_product(
+        [[c.title() for c in df.columns], ["BTC-USD"]], names=["Price", "Ticker"]
+    )
+    assert load_ohlcv(yfinance).equals(df)
+    path = tmp_path / "multi.parquet"
+    yfinance.to_parquet(path)
+    assert (load_ohlcv(path)["close"] == df["close"]).all()
+    two = pd.concat([yfinance, yfinance.rename(columns={"BTC-USD": "ETH-USD"}, level=1)], axis=1)
+    with pytest.raises(ValueError, match=r"the columns have several levels \(a MultiIndex: Price, Ticker\).*df.xs"):
+        load_ohlcv(two)
+    two.to_parquet(path)
+    with pytest.raises(ValueError, match=r"the columns have several levels"):
+        load_ohlcv(path)
+
+
+# ----- 6. the rows a forecast reads must be evenly spaced ------------------------------------------
+
+
+def test_a_gap_in_the_rows_a_forecast_reads_is_an_error_naming_it(tmp_path, capsys):
+    model = LSTMForecaster.from_pretrained(GOLDEN)
+    df = load_ohlcv(sample_path()).iloc[-200:]
+    assert len(model.predict(df)) == model.config.horizon
+    gap = pd.concat([df.iloc[:-1], df.iloc[-1:].set_axis(df.index[-1:] + pd.Timedelta(days=30))])
+    with pytest.raises(
+        ValueError,
+        match=r"not evenly spaced: 31 days 00:00:00 from 2024-03-30 00:00:00\+00:00 to 2024-04-30.*step is 1 days.*forecast from before it with rows up to 2024-03-30",
+    ):
+        model.predict(gap)
+    assert len(model.predict(gap.iloc[:-1])) == model.config.horizon  # from before the gap
+    intraday = pd.concat([df, df.iloc[-1:].set_axis(df.index[-1:] + pd.Timedelta(hours=13, minutes=37))])
+    with pytest.raises(ValueError, match=r"not evenly spaced: 0 days 13:37:00 from 2024-03-31"):
+        model.predict(intraday)
+    # An old gap, before the rows the forecast reads, is no concern.
+    old = pd.concat([df.iloc[:50].set_axis(df.index[:50] - pd.Timedelta(days=60)), df.iloc[50:]])
+    assert len(model.predict(old)) == model.config.horizon
+    path = tmp_path / "gap.csv"
+    gap.to_csv(path)
+    line = _one_error_line(_cli_main(capsys, "predict", "--model", str(GOLDEN), "--data", str(path)))
+    assert "not evenly spaced: 31 days" in line
+
+
+# ----- 8. non-finite weights, broken scalers, impossible forecasts ---------------------------------
+
+
+def _edit_weights(folder: Path, name: str, fn) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(folder / "model.safetensors")
+    tensors[name] = fn(tensors[name])
+    save_file(tensors, folder / "model.safetensors")
+
+
+def _edit_scaler(folder: Path, key: str, value) -> None:
+    scaler = json.loads((folder / "scaler.json").read_text())
+    scaler["target_params"][key] = value
+    (folder / "scaler.json").write_text(json.dumps(scaler))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_at_load(folder, capsys, bad):
+    _edit_weights(folder, "head.bias", lambda t: t.fill_(bad))
+    with pytest.raises(ValueError, match=r"model.safetensors: the weights head.bias hold 9 NaN or infinite value\(s\)"):
+        LSTMForecaster.from_pretrained(folder)
+    line = _one_error_line(_cli_main(capsys, "predict", "--model", str(folder), "--data", str(sample_path())))
+    assert "NaN or infinite" in line
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0.0, r"the std of the target 'log_return' is 0.0; it must be positive"),
+        (-0.05, r"the std of the target 'log_return' is -0.05; it must be positive"),
+    ],
+)
+def test_target_scale_that_is_not_positive_is_refused(folder, value, message):
+    _edit_scaler(folder, "std", value)
+    with pytest.raises(ValueError, match=message):
+        LSTMForecaster.from_pretrained(folder)
+
+
+def test_non_finite_scaler_is_refused(folder):
+    text = (folder / "scaler.json").read_text()
+    (folder / "scaler.json").write_text(text.replace('"std": 0.03773444327592139', '"std": NaN', 1))
+    with pytest.raises(ValueError, match=r"scaler parameter std of 'log_return' must be a finite number. Got nan"):
+        LSTMForecaster.from_pretrained(folder)
+
+
+@pytest.mark.parametrize(
+    ("bias", "message"),
+    [(1e6, r"the model forecasts inf: not a number"), (-1e6, r"forecasts a price of 0.0: not positive")],
+)
+def test_forecasts_that_are_not_finite_and_positive_are_refused(folder, capsys, bias, message):
+    _edit_weights(folder, "head.bias", lambda t: t.fill_(bias))
+    model = LSTMForecaster.from_pretrained(folder)  # finite weights: loads
+    with pytest.raises(ValueError, match=message):
+        model.predict(sample_path())
+    line = _one_error_line(_cli_main(capsys, "predict", "--model", str(folder), "--data", str(sample_path())))
+    assert re.search(message, line)

@@ -13,7 +13,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .configuration import LSTMForecasterConfig, read_config_file
-from .data import Samples, infer_step, load_ohlcv, utc_timestamp
+from .data import Samples, check_forecast_spacing, check_forecast_values, infer_step, load_ohlcv, utc_timestamp
+from .features import warmup_rows
 from .scaling import SCALER_NAME, Scaler
 from .weights import check_finite_weights, check_safetensors_file
 
@@ -219,6 +220,7 @@ class LSTMForecaster(
         """
         horizon = self._check_horizon(horizon)
         df = load_ohlcv(df)
+        check_forecast_spacing(df.index, warmup_rows(self.config.features) + self.config.context_length)
         samples = self.samples(df)
         values = self.forecast_origins(samples, np.array([len(samples) - 1]))[0, :horizon]
         step = infer_step(df.index)
@@ -226,6 +228,7 @@ class LSTMForecaster(
         quantiles = pd.DataFrame(values, index=index, columns=self.config.output_names)
         median = self.config.median_index
         central = values[:, median] if median is not None else values.mean(axis=1)
+        check_forecast_values(values, central, self.config.target)
         return quantiles, pd.Series(central, index=index, name="forecast")
 
     def backtest(self, df, start=None, samples: Samples | None = None) -> pd.DataFrame:
