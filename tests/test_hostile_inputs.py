@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,8 @@ import pytest
 from lstm_forecaster import LSTMForecaster, LSTMForecasterConfig, load_ohlcv, sample_path
 from lstm_forecaster.configuration import ADDED_KEYS
 from lstm_forecaster.data import MAX_COLUMNS, MAX_HEADER_BYTES, check_csv_header
+from lstm_forecaster.output_folder import check_output_path, claim_output, lock_path
+from lstm_forecaster.training import recipe_from_dict, train
 
 
 def _cli_main(capsys, *args: str) -> subprocess.CompletedProcess:
@@ -381,3 +385,76 @@ def test_forecasts_that_are_not_finite_and_positive_are_refused(folder, capsys, 
         model.predict(sample_path())
     line = _one_error_line(_cli_main(capsys, "predict", "--model", str(folder), "--data", str(sample_path())))
     assert re.search(message, line)
+
+
+# ----- 9. train --output: locked, checked before training, debris of killed runs cleaned -----------
+
+TINY_RECIPE = {
+    "name": "tiny",
+    "model": {"features": ["log_return"], "target": "log_return", "context_length": 8, "horizon": 1, "hidden_size": 4},
+    "epochs": 1,
+    "batch_size": 64,
+}
+
+
+@pytest.fixture
+def recipe_file(tmp_path) -> Path:
+    import yaml
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY_RECIPE))
+    return path
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait(timeout=60)
+    return process.pid
+
+
+def test_a_second_run_on_the_same_output_says_it_is_in_use(tmp_path, recipe_file, capsys):
+    output = tmp_path / "runs" / "btc"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from lstm_forecaster.output_folder import claim_output; "
+         "lock = claim_output(sys.argv[1]); print('held', flush=True); sys.stdin.read()", str(output)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        line = _one_error_line(_cli_main(capsys, "train", "--config", str(recipe_file), "--output", str(output)))
+        assert f"--output {output} is in use by another training run (process {holder.pid})" in line
+        assert not output.exists()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    # The holder is gone (its lock with it): the run goes through, and a third one is told it exists.
+    folder = train(
+        recipe_from_dict(TINY_RECIPE), output, data=load_ohlcv(sample_path()).iloc[-300:], progress=False, cpu=True
+    )
+    assert (folder / "model.safetensors").is_file() and not lock_path(output).exists()
+    with pytest.raises(ValueError, match=r"exists; pass --overwrite"):
+        claim_output(output)
+
+
+def test_stale_temporary_folders_of_dead_runs_are_cleaned(tmp_path):
+    output = tmp_path / "btc"
+    dead, alive = _dead_pid(), os.getppid()
+    for pid in (dead, alive):
+        (tmp_path / f".btc.tmp-{pid}").mkdir()
+        (tmp_path / f".btc.tmp-{pid}" / "model.safetensors").write_bytes(b"half")
+    (tmp_path / f".other.tmp-{dead}").mkdir()
+    lock = claim_output(output)
+    try:
+        assert not (tmp_path / f".btc.tmp-{dead}").exists()
+        assert (tmp_path / f".btc.tmp-{alive}").exists() and (tmp_path / f".other.tmp-{dead}").exists()
+    finally:
+        lock.release()
+
+
+def test_an_unusable_output_path_fails_before_training(tmp_path, recipe_file, capsys):
+    (tmp_path / "notes.txt").write_text("a file")
+    output = tmp_path / "notes.txt" / "sub"
+    line = _one_error_line(_cli_main(capsys, "train", "--config", str(recipe_file), "--output", str(output)))
+    assert f"--output {output}: {tmp_path / 'notes.txt'} is a file, not a folder" in line
+    with pytest.raises(ValueError, match=r"is a file; give a folder name"):
+        check_output_path(tmp_path / "notes.txt")

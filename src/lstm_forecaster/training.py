@@ -50,6 +50,7 @@ from . import __version__
 from .configuration import LSTMForecasterConfig
 from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
 from .modeling import LSTMForecaster
+from .output_folder import claim_output
 from .scaling import Scaler
 
 OPTIMIZERS = ("adamw", "adam")
@@ -737,6 +738,7 @@ def train(
 
     accelerator = Accelerator(cpu=cpu, mixed_precision=_mixed_precision(recipe.mixed_precision, cpu))
     device = accelerator.device
+    lock = claim_output(output_dir, replace=overwrite or resume) if accelerator.is_main_process else None
     # Deterministic kernels, without filling every new tensor with NaN first (that debugging aid
     # costs about 6 % of the CPU step time and does not change the results).
     deterministic = torch.are_deterministic_algorithms_enabled()
@@ -924,6 +926,8 @@ def train(
     finally:
         torch.use_deterministic_algorithms(deterministic)
         torch.utils.deterministic.fill_uninitialized_memory = fill
+        if lock is not None:
+            lock.release()
 
 
 def _mixed_precision(value: str, cpu: bool) -> str:
