@@ -153,6 +153,9 @@ def _read_hub_dataset(repo_id: str, *, revision: str | None, split: str) -> pd.D
 
     # Resolve the revision to its commit first: a missing repo or revision is a clear error, and the
     # commit recorded (training_args.json, the model card) is exactly the one loaded.
+    from .errors import require_hub
+
+    require_hub()  # at once, not after the client's retries
     sha = None if constants.HF_HUB_OFFLINE else HfApi().dataset_info(repo_id, revision=revision).sha
     dataset = datasets.load_dataset(repo_id, revision=sha or revision, split=split)
     frame = dataset.to_pandas()

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import torch
 from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from torch import nn
 from torch.nn import functional as F
 
 from .configuration import LSTMForecasterConfig, read_config_file
 from .data import Samples, check_forecast_spacing, check_forecast_values, infer_step, load_ohlcv, utc_timestamp
+from .errors import hub_unreachable_now
 from .features import warmup_rows
 from .scaling import SCALER_NAME, Scaler
 from .weights import check_finite_weights, check_safetensors_file
@@ -282,7 +283,12 @@ class LSTMForecaster(
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "LSTMForecaster":
-        """Load a model folder or Hub repo; `config.json` is checked (size, JSON, keys, limits) first."""
+        """Load a model folder or Hub repo; `config.json` is checked (size, JSON, keys, limits) first.
+
+        When the Hub cannot be reached, a repo loads from the local cache at once (no retries).
+        """
+        if not os.path.isdir(pretrained_model_name_or_path) and hub_unreachable_now():
+            kwargs["local_files_only"] = True
         if kwargs.get("config") is None:
             kwargs["config"] = _read_config(str(pretrained_model_name_or_path), kwargs)
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
@@ -371,6 +377,8 @@ def _read_config(model_id: str, kwargs: dict) -> LSTMForecasterConfig | None:
     download = ("revision", "cache_dir", "force_download", "token", "local_files_only")
     try:
         path = hf_hub_download(model_id, constants.CONFIG_NAME, **{k: kwargs[k] for k in download if k in kwargs})
+    except LocalEntryNotFoundError:
+        raise  # offline or unreachable, and not cached: not a sign the repo has no config.json
     except EntryNotFoundError:
         return None
     return read_config_file(path)
