@@ -157,6 +157,17 @@ class Parameter:
         """The values to check against the recipe before searching: both ends, or every choice."""
         return list(self.choices) if self.choices is not None else [self.low, self.high]
 
+    def contains(self, value: Any) -> bool:
+        """Whether `value` lies in the space (a choice, or a range value on its step)."""
+        if self.choices is not None:
+            return self.encode(value) in [self.encode(c) for c in self.choices]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not self.low <= value <= self.high:
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        step = self.step or (1 if self.integer else None)
+        return step is None or math.isclose((value - self.low) / step, round((value - self.low) / step))
+
     def describe(self) -> str:
         if self.choices is not None:
             return f"{self.name} in {self.choices}"
@@ -329,6 +340,15 @@ def open_storage(url: str):
 # ----- the study ------------------------------------------------------------------------------------
 
 
+def base_values(recipe: TrainingConfig, parameters: list[Parameter]) -> dict[str, Any] | None:
+    """The recipe's own values of the searched fields as Optuna params, or None if one lies outside the space."""
+    data = {**recipe.to_dict(), **recipe.to_dict()["model"]}
+    values = {p.name: data[p.name] for p in parameters}
+    if not all(p.contains(values[p.name]) for p in parameters):
+        return None
+    return {p.name: p.encode(values[p.name]) for p in parameters}
+
+
 def _validation_score(report: dict) -> float:
     """The objective from a validation report: the model's mean pinball loss (point: MAE / 2)."""
     if "quantile" in report:
@@ -402,6 +422,7 @@ def study_table(study, parameters: list[Parameter]) -> pd.DataFrame:
             value = p.decode(t.params[p.name]) if p.name in t.params else None
             row[p.name] = json.dumps(value) if isinstance(value, list) else value
         attrs = t.user_attrs
+        row["base_recipe"] = bool(attrs.get("base_recipe", False))
         row["ratio_to_baseline"] = attrs.get("ratio_to_baseline")
         row["epochs_run"] = attrs.get("epochs_run")
         row["best_epoch"] = attrs.get("best_epoch")
@@ -409,7 +430,7 @@ def study_table(study, parameters: list[Parameter]) -> pd.DataFrame:
         row["seconds"] = attrs.get("seconds")
         rows.append(row)
     columns = ["trial", "state", "val_pinball", *[p.name for p in parameters]]
-    columns += ["ratio_to_baseline", "epochs_run", "best_epoch", "pruned_at_epoch", "seconds"]
+    columns += ["base_recipe", "ratio_to_baseline", "epochs_run", "best_epoch", "pruned_at_epoch", "seconds"]
     table = pd.DataFrame(rows, columns=columns)
     order = {"complete": 0, "pruned": 1, "fail": 2, "running": 3, "waiting": 4}
     table["_order"] = table["state"].map(order).fillna(5)
@@ -520,6 +541,12 @@ def tune(
     )
     if study.direction != optuna.study.StudyDirection.MINIMIZE:
         raise ValueError(f"study {study_name!r} in {redact(url)} maximizes its objective; give another --study")
+
+    base = base_values(recipe, parameters)
+    if base is not None and trials:
+        # The recipe as written is a trial of the study (its first, in a new one): the table then
+        # shows it beside the others on the same validation points, and the best is never worse.
+        study.enqueue_trial(base, user_attrs={"base_recipe": True}, skip_if_exists=True)
 
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=trials, disable=not show, desc=f"tune {study_name}", unit="trial", dynamic_ncols=True)
