@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="commit message")
     p.add_argument("--branch", help="branch to push to (default main)")
     p.add_argument("--create-pr", action="store_true", help="open a pull request instead of pushing to the branch")
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="PATTERN",
+        help="also push this file (name or glob relative to the folder; repeatable). Only the model repo's "
+        "files are pushed otherwise: config, weights, scaler, card, metrics, training args, plots",
+    )
 
     p = commands.add_parser("versions", help="tags and commits of a Hub model, newest first, with test metrics")
     p.add_argument("repo_id")
@@ -83,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true")
     p.add_argument(
         "--space-dir", help="the Space folder to upload (default: ./space, else the source checkout's space/)"
+    )
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="PATTERN",
+        help="also upload this file of the Space folder (name or glob; repeatable) beyond its source, text and image files",
     )
 
     p = commands.add_parser("serve", help="serve the Gradio app locally")
