@@ -15,8 +15,9 @@ import yaml
 
 from lstm_forecaster import load_ohlcv, sample_path
 from lstm_forecaster.cli import main
+from lstm_forecaster.search import apply, load_search_recipe, parse_search
 from lstm_forecaster.training import load_recipe
-from lstm_forecaster.tuning import apply, load_search_recipe, parse_search, tune
+from lstm_forecaster.tuning import tune
 
 TINY = {
     "name": "tune-tiny",
