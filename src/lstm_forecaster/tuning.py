@@ -145,6 +145,12 @@ def _baseline_score(report: dict, ewma: float | None) -> float | None:
     return 0.5 * float(report["models"]["naive_last"]["mae"])
 
 
+def _ratio(trial, ewma: float | None) -> float | None:
+    """A finished trial's objective over the reference baseline's on the same points."""
+    reference = ewma if ewma is not None else trial.user_attrs.get("baseline")
+    return trial.value / reference if trial.value is not None and reference else None
+
+
 def _objective(recipe, parameters, df, scratch: Path, cpu: bool, ewma: float | None):
     import optuna
 
@@ -183,15 +189,17 @@ def _objective(recipe, parameters, df, scratch: Path, cpu: bool, ewma: float | N
         trial.set_user_attr("epochs_run", args["epochs_run"])
         trial.set_user_attr("val_loss", args["best_val_loss"])
         trial.set_user_attr("baseline", baseline)
-        trial.set_user_attr("ratio_to_baseline", score / baseline if baseline else None)
         trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
         return score
 
     return objective
 
 
-def study_table(study, parameters: list[Parameter]) -> pd.DataFrame:
+def study_table(study, parameters: list[Parameter], ewma: float | None = None) -> pd.DataFrame:
     """One row per trial of the study: number, state, objective, the parameters, epochs, ratio, seconds.
+
+    `ratio_to_baseline` is the objective over `ewma` (the EWMA baseline's validation pinball loss),
+    or over the trial's recorded naive baseline for point models.
 
     Completed trials come first, best first; then pruned, failed and running ones by number.
     """
@@ -205,7 +213,7 @@ def study_table(study, parameters: list[Parameter]) -> pd.DataFrame:
             row[p.name] = json.dumps(value) if isinstance(value, list) else value
         attrs = t.user_attrs
         row["base_recipe"] = bool(attrs.get("base_recipe", False))
-        row["ratio_to_baseline"] = attrs.get("ratio_to_baseline")
+        row["ratio_to_baseline"] = _ratio(t, ewma)
         row["epochs_run"] = attrs.get("epochs_run")
         row["best_epoch"] = attrs.get("best_epoch")
         row["pruned_at_epoch"] = t.last_step if t.state == TrialState.PRUNED else None
@@ -343,7 +351,9 @@ def tune(
         took = f", {seconds:.1f} s" if seconds is not None else ""
         if trial.state.name == "COMPLETE":
             best = study.best_trial
-            what = f"val pinball {trial.value:.6g} (best {best.value:.6g}, trial {best.number})"
+            ratio = _ratio(trial, ewma)
+            versus = f", {ratio:.4f}x {'EWMA' if ewma is not None else 'naive'}" if ratio else ""
+            what = f"val pinball {trial.value:.6g}{versus} (best {best.value:.6g}, trial {best.number})"
         elif trial.state.name == "PRUNED":
             what = f"pruned at epoch {trial.last_step}"
         else:
@@ -363,7 +373,7 @@ def tune(
         bar.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
-    table = study_table(study, parameters)
+    table = study_table(study, parameters, ewma)
     _write_text(output / TABLE_CSV, table.to_csv(index=False))
     _write_text(
         output / TABLE_MD,
@@ -400,7 +410,13 @@ def tune(
             "validation_pinball": ewma,
         },
         "trials": {state: int((table["state"] == state).sum()) for state in sorted(set(table["state"]))},
-        "best": {"trial": best.number, "value": best.value, "params": best_params, **best.user_attrs},
+        "best": {
+            "trial": best.number,
+            "value": best.value,
+            "ratio_to_baseline": _ratio(best, ewma),
+            "params": best_params,
+            **best.user_attrs,
+        },
     }
     _write_text(output / SUMMARY, json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
     model = None
