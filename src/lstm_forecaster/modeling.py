@@ -32,6 +32,26 @@ def _model_card_template() -> str:
     return "---\n{{ card_data }}\n---\n\n# LSTM forecaster\n"
 
 
+class AttentionPooling(nn.Module):
+    """Additive attention over the steps of a window: `softmax_t(v . tanh(W h_t))`-weighted mean of `h_t`.
+
+    Parameters
+    ----------
+    size : int
+        Features of each step's recurrent output.
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.project = nn.Linear(size, size)
+        self.score = nn.Linear(size, 1, bias=False)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(batch, steps, size) outputs -> (batch, size) attention-weighted mean."""
+        weights = torch.softmax(self.score(torch.tanh(self.project(hidden))), dim=1)
+        return (weights * hidden).sum(dim=1)
+
+
 class LSTMForecaster(
     nn.Module,
     PyTorchModelHubMixin,
@@ -64,6 +84,7 @@ class LSTMForecaster(
             self.rnn.append(rnn_class(size_in, size, batch_first=True, bidirectional=config.bidirectional))
             size_in = size * directions
         self.dropout = nn.Dropout(config.dropout)
+        self.pool = AttentionPooling(size_in) if config.head == "attention" else None
         self.head = nn.Linear(size_in, config.horizon * config.num_outputs)
         # The scaled zero return, where `median_at_last` pins the median; derived from the scaler.
         self.register_buffer("anchor", torch.zeros(config.horizon), persistent=False)
@@ -107,7 +128,11 @@ class LSTMForecaster(
         if all_steps:
             if self.config.bidirectional:
                 raise ValueError("all_steps needs a one-directional network (bidirectional=False)")
+            if self.pool is not None:
+                raise ValueError("all_steps applies the head at every step; it needs head 'last', not 'attention'")
             out = self.head(hidden)
+        elif self.pool is not None:
+            out = self.head(self.pool(hidden))
         else:
             # Final state of each direction: forward at the last step, backward at the first.
             out = self.head(torch.cat(list(last), dim=-1))

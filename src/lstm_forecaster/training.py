@@ -235,6 +235,10 @@ class TrainingConfig:
             )
         if self.loss_on_all_steps and self.model.bidirectional:
             raise ValueError("loss_on_all_steps needs a one-directional network (model.bidirectional: false).")
+        if self.loss_on_all_steps and self.model.head != "last":
+            raise ValueError(
+                f"loss_on_all_steps needs model.head: last (the head at every step). Got {self.model.head!r}."
+            )
 
     @property
     def test_fraction(self) -> float:
