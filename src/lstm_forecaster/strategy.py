@@ -350,10 +350,10 @@ def strategy_report(
     }
 
 
-def _cell(value: Any, percent: bool = True) -> str:
+def _cell(value: Any, percent: bool = True, digits: int = 2) -> str:
     if value is None:
         return "n/a"
-    return f"{100 * value:.1f} %" if percent else f"{value:.2f}"
+    return f"{100 * value:.1f} %" if percent else f"{value:.{digits}f}"
 
 
 def strategy_table(report: Mapping[str, Any]) -> str:
@@ -361,9 +361,9 @@ def strategy_table(report: Mapping[str, Any]) -> str:
     if not isinstance(report, Mapping) or "costs" not in report:
         raise ValueError("report must be the dict returned by strategy_report (key 'costs').")
     lines = [
-        f"Strategy {report['strategy']} {report.get('rule') or ''}, decisions at rows {report['first_origin']}.."
-        f"{report['last_origin']}, each held one row; costs in basis points per unit of turnover "
-        "(buy-and-hold pays its entry).",
+        f"Strategy {report['strategy']}{' ' + str(report['rule']) if report.get('rule') else ''}: decisions at "
+        f"origins {report['first_origin']} to {report['last_origin']}, each held one row; costs in basis points "
+        "per unit of turnover (buy-and-hold pays its entry).",
         "",
         "| forecast | cost (bps) | total return | CAGR | Sharpe | Sortino | max drawdown | turnover/period | exposure | hit rate |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -373,7 +373,7 @@ def strategy_table(report: Mapping[str, Any]) -> str:
             lines.append(
                 f"| {name} | {entry['cost_bps']:g} | {_cell(r['total_return'])} | {_cell(r['cagr'])} | "
                 f"{_cell(r['sharpe'], False)} | {_cell(r['sortino'], False)} | {_cell(r['max_drawdown'])} | "
-                f"{_cell(r['turnover'], False)} | {_cell(r['exposure'])} | {_cell(r['hit_rate'])} |"
+                f"{_cell(r['turnover'], False, 4)} | {_cell(r['exposure'])} | {_cell(r['hit_rate'])} |"
             )
     return "\n".join(lines) + "\n"
 
