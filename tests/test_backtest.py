@@ -161,3 +161,48 @@ def test_backtest_command_writes_the_folder_and_refuses_bad_input_in_one_line(tm
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "momentum" in bad.stderr
     late = _cli(*common, "--start", "2031-01-01")
     assert late.returncode == 2 and "after the data's end" in late.stderr
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(json.dumps(TINY))  # JSON is YAML
+    wide = _cli(*common, "--start", "2024-03-01", "--refit-every", "1000", "--config", str(recipe))
+    assert wide.returncode == 2 and "--refit-every 1000 is larger than the period" in wide.stderr
+    unrecorded = _cli(*common, "--refit-every", "10")
+    assert unrecorded.returncode == 2 and "training_args.json" in unrecorded.stderr
+
+
+TINY = {
+    "name": "walk-tiny",
+    "model": {
+        "features": ["log_return", "volatility_5", "log_range", "volume_ratio_5"],
+        "target": "log_return",
+        "context_length": 8,
+        "horizon": 3,
+        "hidden_size": 8,
+        "quantiles": [0.1, 0.5, 0.9],
+    },
+    "epochs": 1,
+    "batch_size": 64,
+    "loss": "pinball",
+    "head_init": "baseline",
+    "seed": 1,
+}
+
+
+def test_walk_forward_refits_on_the_data_before_each_block(data):
+    from lstm_forecaster.training import recipe_from_dict
+
+    df = data.iloc[-420:]
+    start = df.index[-60]
+    result = backtest(None, df, start=start, refit_every=30, recipe=recipe_from_dict(TINY), progress=False)
+    refits = result.report["refits"]
+    assert [r["refit"] for r in refits] == [1, 2] and sum(r["origins"] for r in refits) == result.report["n_origins"]
+    fits = result.report["data"]["series"]["baselines_fitted_on"]
+    for refit, fit in zip(refits, fits, strict=True):
+        first = pd.Timestamp(refit["first_origin"])
+        # the model trained, validated and the baselines fitted on rows up to the block's first origin only
+        assert pd.Timestamp(refit["train"]["end"]) < pd.Timestamp(refit["validation"]["end"]) < first
+        assert pd.Timestamp(fit["end"]) == first
+    assert "## Walk-forward" in result.markdown()
+    with pytest.raises(ValueError, match="larger than the period"):
+        backtest(None, df, start=start, refit_every=1000, recipe=recipe_from_dict(TINY))
+    with pytest.raises(ValueError, match="need the recipe"):
+        backtest(None, df, start=start, refit_every=30)

@@ -97,11 +97,30 @@ class BacktestResult:
         parts = [
             f"# Backtest: {len(rep['data'])} series, {rep['n_origins']} origins, horizon {rep['horizon']}",
             "",
-            "Every origin from the start to the end of the data; baselines fitted only on rows up to the "
-            "first origin, then frozen; losses on log returns from the close at each origin.",
+            "Every origin from the start to the end of the data; "
+            + (
+                "the model and the baselines refitted at each block's first origin on the rows up to it"
+                if rep.get("refits")
+                else "a frozen model; baselines fitted only on the rows up to the first origin, then frozen"
+            )
+            + "; losses on log returns from the close at each origin.",
             "",
             comparison_table(rep["comparison"]),
         ]
+        if rep.get("refits"):
+            parts += [
+                f"## Walk-forward: a refit every {rep['refit_every']} origins, each trained on data before its block",
+                "",
+                "| refit | origins | first origin | last origin | trained on | validation | epochs |",
+                "| ---: | ---: | --- | --- | --- | --- | ---: |",
+            ]
+            for r in rep["refits"]:
+                parts.append(
+                    f"| {r['refit']} | {r['origins']} | {r['first_origin'][:10]} | {r['last_origin'][:10]} | "
+                    f"{str(r['train']['start'])[:10]} to {str(r['train']['end'])[:10]} | "
+                    f"{str(r['validation']['start'])[:10]} to {str(r['validation']['end'])[:10]} | {r['epochs']} |"
+                )
+            parts.append("")
         for symbol, st in rep.get("strategy", {}).items():
             parts += [f"## Strategy on {symbol}", "", strategy_table(st)]
         return "\n".join(parts)
@@ -191,6 +210,47 @@ def _symbol_arrays(
     return origins, base, actual, np.log(q / base[:, None, None])
 
 
+def _frozen_frame(model: Any, df: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
+    frame = model.backtest(df, start=start)
+    if frame.empty:
+        raise ValueError(f"no origin from {start} has a full window and known targets; give an earlier --start.")
+    if end is not None:
+        frame = frame[frame["origin"] <= end]
+        if frame.empty:
+            raise ValueError(f"no origin between --start and --end {end.date()}.")
+    return frame
+
+
+def _block_baselines(
+    close: pd.Series,
+    pos: np.ndarray,
+    stamps: pd.DatetimeIndex,
+    blocks: list[pd.Timestamp],
+    horizon: int,
+    levels: list[float],
+    names: list[str],
+    symbol: str,
+) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+    """Baselines fitted at the start of each block on the rows up to its first origin, forecasting the block."""
+    edges = np.searchsorted(np.asarray(stamps), np.asarray(pd.DatetimeIndex(blocks)), side="left")
+    edges = np.unique(np.append(edges, len(stamps)))
+    edges = edges[edges <= len(stamps)]
+    out: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    fits = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        if hi <= lo:
+            continue
+        fit_rows = int(pos[lo]) + 1  # the rows up to the block's first origin, nothing later
+        try:
+            per = baseline_quantiles(close.to_numpy(), pos[lo:hi], fit_rows, horizon, levels, names=names)
+        except ValueError as exc:
+            raise ValueError(f"{symbol}: {exc} (baselines fitted on the rows up to {stamps[lo]})") from None
+        for n in names:
+            out[n].append(per[n])
+        fits.append({"start": close.index[0].isoformat(), "end": close.index[fit_rows - 1].isoformat()})
+    return {n: np.concatenate(v) for n, v in out.items()}, fits
+
+
 def backtest(
     model: Any,
     df: pd.DataFrame,
@@ -199,14 +259,18 @@ def backtest(
     strategy: str | None = None,
     cost_bps: float | Sequence[float] = (0.0, 10.0, 25.0),
     baselines: Sequence[str] = BASELINES,
+    refit_every: int | None = None,
+    recipe: Any = None,
+    progress: bool | None = None,
     **rule: float,
 ) -> BacktestResult:
-    """Rolling-origin evaluation of a frozen model from ``start`` to the end of the data.
+    """Rolling-origin evaluation from ``start`` to the end of the data, frozen or with refits.
 
     Parameters
     ----------
-    model : LSTMForecaster
+    model : LSTMForecaster or None
         A quantile model (its ``backtest`` gives the forecasts; calibration as in ``predict``).
+        Ignored (may be None) with ``refit_every``.
     df : pandas.DataFrame
         OHLCV rows from :func:`~lstm_forecaster.load_ohlcv`: one series or a panel indexed by
         ``(symbol, timestamp)``.
@@ -219,7 +283,14 @@ def backtest(
     cost_bps : float or sequence of float, default (0, 10, 25)
         Costs per unit of turnover, in basis points.
     baselines : sequence of str
-        Which baselines (default all).
+        Which baselines (default all; ``naive`` and ``ewma`` are required).
+    refit_every : int, optional
+        Walk forward: retrain ``recipe`` on the data before every block of this many origin dates
+        (:mod:`lstm_forecaster.walkforward`). The baselines are refitted at the same dates.
+    recipe : TrainingConfig or path, optional
+        The recipe of the refits.
+    progress : bool, optional
+        Progress bar over the refits (default: when stderr is a terminal).
     **rule
         ``threshold``, ``target_vol``, ``max_leverage`` of the strategy.
 
@@ -227,25 +298,25 @@ def backtest(
     -------
     BacktestResult
     """
-    levels = _levels_of(model)
     if strategy is not None and strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; accepted: {', '.join(STRATEGIES)}.")
+    names = list(baselines)
+    if "naive" not in names or "ewma" not in names:
+        raise ValueError(f"the baselines must include 'naive' and 'ewma' (the references); got {names}.")
     parts = series_of(df)
     start_ts, end_ts = _check_period(parts, start, end)
-    frame = model.backtest(df, start=start_ts)
-    if frame.empty:
-        raise ValueError(f"no origin from {start_ts} has a full window and known targets; give an earlier --start.")
+    if refit_every is None:
+        levels = _levels_of(model)
+        frame = _frozen_frame(model, df, start_ts, end_ts)
+        blocks, refits = [pd.Timestamp(frame["origin"].min())], None
+    else:
+        from .walkforward import walk_forward
+
+        frame, blocks, refits, levels = walk_forward(recipe, df, parts, start_ts, end_ts, refit_every, progress)
     if "symbol" not in frame.columns:
         frame.insert(0, "symbol", SINGLE if len(parts) == 1 else next(iter(parts)))
     frame["symbol"] = frame["symbol"].astype(str)
-    if end_ts is not None:
-        frame = frame[frame["origin"] <= end_ts]
-        if frame.empty:
-            raise ValueError(f"no origin between --start and --end {end_ts.date()}.")
     horizon = int(frame["step"].max())
-    names = ["model", *baselines]
-    if "naive" not in names or "ewma" not in names:
-        raise ValueError(f"the baselines must include 'naive' and 'ewma' (the references); got {list(baselines)}.")
 
     forecasts, actual, origins, closes, data = {}, {}, {}, {}, {}
     for symbol, rows in frame.groupby("symbol", sort=False):
@@ -256,20 +327,14 @@ def backtest(
         pos = close.index.get_indexer(stamps)
         if np.any(pos < 0) or not np.allclose(close.to_numpy()[pos], base, rtol=1e-9, atol=0):
             raise ValueError(f"{symbol}: the model's base values are not the data's closes at the origins.")
-        fit_rows = int(pos[0]) + 1  # the baselines see the rows up to the first origin only
-        try:
-            per = baseline_quantiles(close.to_numpy(), pos, fit_rows, horizon, levels, names=list(baselines))
-        except ValueError as exc:
-            raise ValueError(
-                f"{symbol}: {exc} (baselines are fitted on the rows before the first origin, {stamps[0]})"
-            ) from None
+        per, fits = _block_baselines(close, pos, stamps, blocks, horizon, levels, names, symbol)
         forecasts[symbol] = {"model": q_model, **per}
         actual[symbol], origins[symbol], closes[symbol] = y, stamps, close
         data[symbol] = {
             "origins": int(len(stamps)),
             "first_origin": stamps[0].isoformat(),
             "last_origin": stamps[-1].isoformat(),
-            "baselines_fitted_on": {"start": close.index[0].isoformat(), "end": close.index[fit_rows - 1].isoformat()},
+            "baselines_fitted_on": fits[0] if len(fits) == 1 else fits,
         }
 
     comparison = comparison_report(actual, forecasts, levels, origins={s: list(o) for s, o in origins.items()})
@@ -277,7 +342,8 @@ def backtest(
         "horizon": horizon,
         "levels": levels,
         "n_origins": int(sum(len(o) for o in origins.values())),
-        "refit_every": None,
+        "refit_every": refit_every,
+        "refits": refits,
         "data": data,
         "comparison": comparison,
     }
