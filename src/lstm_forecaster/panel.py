@@ -404,7 +404,7 @@ class PanelSamples:
         self.features = np.ascontiguousarray(np.concatenate([s.features for s in series]))
         self.targets = np.concatenate([s.targets for s in series])
         self.base = np.concatenate([s.base for s in series])
-        stamps = np.concatenate([s.index.values for s in series])  # UTC, naive
+        stamps = np.concatenate([_utc_values(s.index) for s in series])
         self.index = pd.DatetimeIndex(stamps, name="timestamp").tz_localize("UTC")
         self._windows = sliding_windows(self.features, context_length)
 
@@ -450,6 +450,11 @@ class PanelSamples:
         return np.asarray(self.symbols, dtype=object)[self.codes[np.asarray(rows, dtype=np.int64)]]
 
 
+def _utc_values(index: pd.DatetimeIndex) -> np.ndarray:
+    """UTC timestamps as naive datetime64 values (sortable, subtractable)."""
+    return index.tz_convert("UTC").tz_convert(None).to_numpy() if index.tz is not None else index.to_numpy()
+
+
 def samples_for(df: pd.DataFrame, config, need_targets: bool = True) -> Samples | PanelSamples:
     """`Samples` of a single-series frame, or `PanelSamples` of a panel, for an `LSTMForecasterConfig`."""
     c = config
@@ -463,7 +468,7 @@ def check_gaps(frame: pd.DataFrame, symbol: str, context_length: int) -> None:
     if len(frame) < 2:
         return
     step = infer_step(frame.index)
-    gaps = np.diff(frame.index.values) / step.to_timedelta64()
+    gaps = np.diff(_utc_values(frame.index)) / step.to_timedelta64()
     bad = np.flatnonzero(gaps > context_length)
     if bad.size:
         row = int(bad[0]) + 1
@@ -505,7 +510,7 @@ def pooled_cut_dates(
     rows the next ones up to `round(n * (train + validation))`. For one series these are the cuts of
     `chronological_split`.
     """
-    stamps = np.sort(timestamps.to_numpy())
+    stamps = np.sort(_utc_values(pd.DatetimeIndex(timestamps)))
     n = len(stamps)
     train_end = stamps[max(int(round(n * train_fraction)) - 1, 0)]
     validation_end = stamps[max(int(round(n * (train_fraction + validation_fraction))) - 1, 0)]
