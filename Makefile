@@ -38,8 +38,10 @@ train: $(MODEL_DIR)/model.safetensors
 serve: setup
 	$(BIN)/lstm-forecaster serve --model $(MODEL_DIR) --port $(PORT)
 
-run: train
-	$(BIN)/lstm-forecaster evaluate --model $(MODEL_DIR)
+# train prints the held-out table when it trains; with a model already trained, evaluate prints it instead.
+run: setup
+	@if $(MAKE) -s -q $(MODEL_DIR)/model.safetensors; then $(BIN)/lstm-forecaster evaluate --model $(MODEL_DIR); \
+	  else $(MAKE) -s $(MODEL_DIR)/model.safetensors; fi
 	@echo "Serving the Space with $(MODEL_DIR) on http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
 	$(BIN)/lstm-forecaster serve --model $(MODEL_DIR) --port $(PORT)
 
