@@ -400,3 +400,34 @@ def test_cli_trains_on_a_glob_and_predicts_csv(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "symbol,timestamp,forecast,q0.1,q0.5,q0.9" and len(lines) == 7
     assert lines[1].startswith("ETHUSDT,2026-05-21T00:00:00Z,")
+
+
+def test_panel_dataset_and_model_through_the_hub(hub_env, panel_model, tmp_path):
+    import json
+    import uuid
+
+    from huggingface_hub import HfApi, ModelCard, hf_hub_download
+
+    from lstm_forecaster import LSTMForecaster
+    from lstm_forecaster.hub import push_folder, versions
+
+    api = HfApi()
+    dataset_id = f"alice/panel-{uuid.uuid4().hex[:8]}"
+    api.create_repo(dataset_id, repo_type="dataset")
+    (tmp_path / "dataset" / "data").mkdir(parents=True)
+    load_ohlcv([ETH, XRP]).reset_index().to_csv(tmp_path / "dataset" / "data" / "train.csv", index=False)
+    api.upload_folder(repo_id=dataset_id, repo_type="dataset", folder_path=tmp_path / "dataset")
+    panel = load_ohlcv(dataset_id)  # a Hub dataset whose symbol column names two series
+    assert symbols(panel) == ["ETHUSDT", "XRPUSDT"] and panel.attrs["hub_dataset"]["id"] == dataset_id
+    pd.testing.assert_frame_equal(panel, load_ohlcv([ETH, XRP]), check_index_type=False)
+
+    repo_id = f"alice/panel-model-{uuid.uuid4().hex[:8]}"
+    pushed = push_folder(panel_model, repo_id, tag="v1.0")
+    remote = LSTMForecaster.from_pretrained(repo_id, revision="v1.0")
+    local = LSTMForecaster.from_pretrained(panel_model)
+    pd.testing.assert_frame_equal(remote.predict(panel), local.predict(panel), check_exact=True)
+    metrics = json.loads((panel_model / "metrics.json").read_text())
+    row = next(r for r in versions(repo_id) if r.commit == pushed.oid)
+    assert row.tags == ["v1.0"] and row.metrics["model_mase"] == metrics["pooled"]["mase"]["model"]
+    card = ModelCard.load(hf_hub_download(repo_id, "README.md", revision="v1.0"))
+    assert "| ETHUSDT |" in card.content and "Held-out rolling-origin evaluation of 2 assets" in card.content

@@ -182,7 +182,10 @@ def load_panel(source, *, revision: str | None = None, split: str = "train") -> 
 
 def panel_from_table(source, raw: pd.DataFrame) -> pd.DataFrame:
     """A panel from one table already read from `source`, whose `symbol` column names several series."""
-    return _assemble(_read_parts(source, 0, raw=raw))
+    panel = _assemble(_read_parts(source, 0, raw=raw))
+    if raw.attrs.get("hub_dataset"):  # one Hub dataset: recorded, and reloaded, as such
+        panel.attrs["hub_dataset"] = dict(raw.attrs["hub_dataset"])
+    return panel
 
 
 def _expand(source) -> list:
