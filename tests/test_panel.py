@@ -431,3 +431,18 @@ def test_panel_dataset_and_model_through_the_hub(hub_env, panel_model, tmp_path)
     assert row.tags == ["v1.0"] and row.metrics["model_mase"] == metrics["pooled"]["mase"]["model"]
     card = ModelCard.load(hf_hub_download(repo_id, "README.md", revision="v1.0"))
     assert "| ETHUSDT |" in card.content and "Held-out rolling-origin evaluation of 2 assets" in card.content
+
+
+def test_panel_training_is_deterministic_and_resumes_exactly(tmp_path):
+    from lstm_forecaster.training import recipe_from_dict, train
+
+    files = [str(ETH), str(LTC), str(XRP)]
+    recipe = {**PANEL_RECIPE, "patience": 0, "lr_schedule": "constant"}  # a schedule that epochs do not change
+    straight = train(recipe_from_dict({**recipe, "epochs": 3}), tmp_path / "straight", data=files)
+    again = train(recipe_from_dict({**recipe, "epochs": 3}), tmp_path / "again", data=files)
+    assert (straight / "model.safetensors").read_bytes() == (again / "model.safetensors").read_bytes()
+    train(recipe_from_dict({**recipe, "epochs": 1}), tmp_path / "resumed", data=files)
+    resumed = train(recipe_from_dict({**recipe, "epochs": 3}), tmp_path / "resumed", data=files, resume=True)
+    assert (straight / "model.safetensors").read_bytes() == (resumed / "model.safetensors").read_bytes()
+    with pytest.raises(ValueError, match="cannot resume: the data differs"):
+        train(recipe_from_dict({**recipe, "epochs": 4}), tmp_path / "resumed", data=files[:2], resume=True)
