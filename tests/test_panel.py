@@ -446,3 +446,21 @@ def test_panel_training_is_deterministic_and_resumes_exactly(tmp_path):
     assert (straight / "model.safetensors").read_bytes() == (resumed / "model.safetensors").read_bytes()
     with pytest.raises(ValueError, match="cannot resume: the data differs"):
         train(recipe_from_dict({**recipe, "epochs": 4}), tmp_path / "resumed", data=files[:2], resume=True)
+
+
+def test_a_panel_recipe_without_dates_cuts_the_pooled_rows_at_one_date():
+    from lstm_forecaster.training import TrainingConfig, split_samples
+
+    panel = load_ohlcv(panel_path())
+    samples = PanelSamples(panel, ["log_return"], "log_return", 30, 1)
+    recipe = TrainingConfig(train_fraction=0.7, validation_fraction=0.15)
+    split = split_samples(panel, samples, recipe)
+    stamps = np.sort(panel.index.get_level_values("timestamp"))
+    n = len(stamps)
+    assert split.how == "fractions"
+    assert split.validation_start == stamps[stamps > stamps[round(0.7 * n) - 1]][0]
+    assert split.test_start == stamps[stamps > stamps[round(0.85 * n) - 1]][0]
+    # About the fractions of all the rows fall before each date, pooled over the assets.
+    rows = panel.index.get_level_values("timestamp")
+    assert abs((rows < split.validation_start).mean() - 0.7) < 0.01
+    assert abs((rows < split.test_start).mean() - 0.85) < 0.01
