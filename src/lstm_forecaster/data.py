@@ -85,7 +85,10 @@ def load_ohlcv(source, *, revision: str | None = None, split: str = "train") -> 
     symbol = next((c for c in raw.columns if _snake(c) == "symbol"), None)
     if symbol is not None and raw[symbol].nunique(dropna=False) > 1:
         return panel_from_table(source, raw)
-    return normalize_ohlcv(raw)
+    df = normalize_ohlcv(raw)
+    if symbol is not None and raw[symbol].notna().any():
+        df.attrs["symbol"] = str(raw[symbol].dropna().iloc[0])  # a one-asset file names its asset (guards.py)
+    return df
 
 
 def _read(source, *, revision: str | None, split: str) -> pd.DataFrame:
@@ -477,9 +480,20 @@ class Samples:
         OHLCV rows from `load_ohlcv`.
     features, target, context_length, horizon
         As in `LSTMForecasterConfig`.
+    check_last : int, optional
+        Check only the last `check_last` rows of features for finite values (a forecast reads no
+        other); default: every row.
     """
 
-    def __init__(self, df: pd.DataFrame, features: list[str], target: str, context_length: int, horizon: int):
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        features: list[str],
+        target: str,
+        context_length: int,
+        horizon: int,
+        check_last: int | None = None,
+    ):
         from .features import compute_features, warmup_rows
 
         quantity = "volume" if target == "volume" else "close"
@@ -488,7 +502,7 @@ class Samples:
         check_length(
             df, warmup_rows(features) + context_length, f"context_length {context_length} plus the features' warm-up"
         )
-        frame = compute_features(df, features)
+        frame = compute_features(df, features, check_last=check_last)
         self.index = frame.index
         self.features = np.ascontiguousarray(frame.to_numpy(dtype="float64"))
         self.context_length = context_length

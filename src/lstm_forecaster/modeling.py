@@ -12,6 +12,7 @@ from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from torch import nn
 from torch.nn import functional as F
 
+from . import guards
 from .configuration import LSTMForecasterConfig, read_config_file
 from .data import Samples, check_forecast_spacing, check_forecast_values, infer_step, load_ohlcv, utc_timestamp
 from .errors import hub_unreachable_now
@@ -161,10 +162,12 @@ class LSTMForecaster(
             )
         return self.scaler
 
-    def samples(self, df: pd.DataFrame, need_targets: bool = True) -> Samples | PanelSamples:
+    def samples(
+        self, df: pd.DataFrame, need_targets: bool = True, check_last: int | None = None
+    ) -> Samples | PanelSamples:
         """Features, targets and bases of `df` for this model's config (`PanelSamples` for a panel;
-        `need_targets` False keeps every series long enough for one window)."""
-        return samples_for(df, self.config, need_targets)
+        `need_targets` False keeps every series long enough for one window; `check_last`: see `Samples`)."""
+        return samples_for(df, self.config, need_targets, check_last)
 
     @torch.no_grad()
     def forecast_origins(self, samples: Samples, origins: np.ndarray, batch_size: int = 4096) -> np.ndarray:
@@ -211,7 +214,7 @@ class LSTMForecaster(
             )
         return int(horizon)
 
-    def predict(self, df, horizon: int | None = None) -> pd.DataFrame:
+    def predict(self, df, horizon: int | None = None, drop_incomplete: bool = False) -> pd.DataFrame:
         """Forecast the steps after the last row of `df`.
 
         Parameters
@@ -221,6 +224,8 @@ class LSTMForecaster(
             least `context_length` plus the features' warm-up rows per series.
         horizon : int, optional
             Steps to forecast, 1 to `config.horizon` (default: all).
+        drop_incomplete : bool
+            Drop a last candle whose volume says it is still forming (see `guards`).
 
         Returns
         -------
@@ -231,13 +236,20 @@ class LSTMForecaster(
             For a panel, indexed by `(symbol, timestamp)`: every series forecast from its own last
             row, all in one batched forward pass, each in its own units (series shorter than one
             window are dropped with a warning).
+            `attrs["warnings"]`: the `guards` warnings, a list of `{"code", "message", "symbol"}`.
+
+        Raises
+        ------
+        ValueError
+            For bad input, and for a forecast `guards.after_forecast` refuses (a price that is not
+            positive, a move beyond any in the training data).
         """
+        df, warnings = guards.before_forecast(self, load_ohlcv(df), drop_incomplete)
         quantiles, mean = self.predict_quantiles(df, horizon)
-        if not self.config.quantiles:
-            return quantiles
         frame = quantiles.copy()
-        frame.insert(0, "forecast", mean)
-        return frame
+        if self.config.quantiles:
+            frame.insert(0, "forecast", mean)
+        return guards.after_forecast(self, df, frame, warnings)
 
     def predict_quantiles(self, df, horizon: int | None = None) -> tuple[pd.DataFrame, pd.Series]:
         """Forecast quantiles and the central forecast after the last row of `df`.
@@ -257,7 +269,7 @@ class LSTMForecaster(
                     check_forecast_spacing(frame.index, rows_read)
                 except ValueError as e:
                     raise ValueError(f"{symbol}: {e}") from None
-            samples = self.samples(df, need_targets=False)
+            samples = self.samples(df, need_targets=False, check_last=self.config.context_length)
             last = samples.last_origins()
             values = self.forecast_origins(samples, last)[:, :horizon].reshape(-1, self.config.num_outputs)
             step = infer_step(samples.series[0].index)
@@ -267,7 +279,7 @@ class LSTMForecaster(
             )
         else:
             check_forecast_spacing(df.index, rows_read)
-            samples = self.samples(df)
+            samples = self.samples(df, check_last=self.config.context_length)  # only the rows a forecast reads
             values = self.forecast_origins(samples, np.array([len(samples) - 1]))[0, :horizon]
             step = infer_step(df.index)
             index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
@@ -422,6 +434,7 @@ class LSTMForecaster(
         model = cls._load_as_safetensor(model, weights, map_location, strict)
         check_finite_weights(model, weights)
         model.scaler = scaler
+        model.training_profile = guards.load_profile(fetch("training_args.json"))  # None for old folders
         model.eval()
         return model
 
