@@ -8,15 +8,18 @@ import numpy as np
 import pandas as pd
 import torch
 from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from torch import nn
 from torch.nn import functional as F
 
 from . import guards
-from .configuration import LSTMForecasterConfig
-from .data import Samples, infer_step, load_ohlcv, utc_timestamp
-from .panel import PanelSamples, is_panel, samples_for
+from .configuration import LSTMForecasterConfig, read_config_file
+from .data import Samples, check_forecast_spacing, check_forecast_values, infer_step, load_ohlcv, utc_timestamp
+from .errors import hub_unreachable_now
+from .features import warmup_rows
+from .panel import PanelSamples, is_panel, iter_series, samples_for
 from .scaling import SCALER_NAME, Scaler
+from .weights import check_finite_weights, check_safetensors_file
 
 REPO_URL = "https://github.com/lstm-forecaster/lstm-forecaster"
 PICKLED_WEIGHTS = ("pytorch_model.bin", "model.pt", "model.pth", "model.pkl")
@@ -29,6 +32,26 @@ def _model_card_template() -> str:
         if path.is_file():
             return path.read_text()
     return "---\n{{ card_data }}\n---\n\n# LSTM forecaster\n"
+
+
+class AttentionPooling(nn.Module):
+    """Additive attention over the steps of a window: `softmax_t(v . tanh(W h_t))`-weighted mean of `h_t`.
+
+    Parameters
+    ----------
+    size : int
+        Features of each step's recurrent output.
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.project = nn.Linear(size, size)
+        self.score = nn.Linear(size, 1, bias=False)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(batch, steps, size) outputs -> (batch, size) attention-weighted mean."""
+        weights = torch.softmax(self.score(torch.tanh(self.project(hidden))), dim=1)
+        return (weights * hidden).sum(dim=1)
 
 
 class LSTMForecaster(
@@ -63,6 +86,7 @@ class LSTMForecaster(
             self.rnn.append(rnn_class(size_in, size, batch_first=True, bidirectional=config.bidirectional))
             size_in = size * directions
         self.dropout = nn.Dropout(config.dropout)
+        self.pool = AttentionPooling(size_in) if config.head == "attention" else None
         self.head = nn.Linear(size_in, config.horizon * config.num_outputs)
         # The scaled zero return, where `median_at_last` pins the median; derived from the scaler.
         self.register_buffer("anchor", torch.zeros(config.horizon), persistent=False)
@@ -106,7 +130,11 @@ class LSTMForecaster(
         if all_steps:
             if self.config.bidirectional:
                 raise ValueError("all_steps needs a one-directional network (bidirectional=False)")
+            if self.pool is not None:
+                raise ValueError("all_steps applies the head at every step; it needs head 'last', not 'attention'")
             out = self.head(hidden)
+        elif self.pool is not None:
+            out = self.head(self.pool(hidden))
         else:
             # Final state of each direction: forward at the last step, backward at the first.
             out = self.head(torch.cat(list(last), dim=-1))
@@ -234,7 +262,13 @@ class LSTMForecaster(
         """
         horizon = self._check_horizon(horizon)
         df = load_ohlcv(df)
+        rows_read = warmup_rows(self.config.features) + self.config.context_length
         if is_panel(df):
+            for symbol, frame in iter_series(df):
+                try:
+                    check_forecast_spacing(frame.index, rows_read)
+                except ValueError as e:
+                    raise ValueError(f"{symbol}: {e}") from None
             samples = self.samples(df, need_targets=False, check_last=self.config.context_length)
             last = samples.last_origins()
             values = self.forecast_origins(samples, last)[:, :horizon].reshape(-1, self.config.num_outputs)
@@ -244,6 +278,7 @@ class LSTMForecaster(
                 [np.repeat(samples.symbols, horizon), pd.DatetimeIndex(stamps)], names=["symbol", "timestamp"]
             )
         else:
+            check_forecast_spacing(df.index, rows_read)
             samples = self.samples(df, check_last=self.config.context_length)  # only the rows a forecast reads
             values = self.forecast_origins(samples, np.array([len(samples) - 1]))[0, :horizon]
             step = infer_step(df.index)
@@ -251,6 +286,7 @@ class LSTMForecaster(
         quantiles = pd.DataFrame(values, index=index, columns=self.config.output_names)
         median = self.config.median_index
         central = values[:, median] if median is not None else values.mean(axis=1)
+        check_forecast_values(values, central, self.config.target)
         return quantiles, pd.Series(central, index=index, name="forecast")
 
     def backtest(
@@ -319,6 +355,18 @@ class LSTMForecaster(
         scaler.save(Path(save_directory) / SCALER_NAME)
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "LSTMForecaster":
+        """Load a model folder or Hub repo; `config.json` is checked (size, JSON, keys, limits) first.
+
+        When the Hub cannot be reached, a repo loads from the local cache at once (no retries).
+        """
+        if not os.path.isdir(pretrained_model_name_or_path) and hub_unreachable_now():
+            kwargs["local_files_only"] = True
+        if kwargs.get("config") is None:
+            kwargs["config"] = _read_config(str(pretrained_model_name_or_path), kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    @classmethod
     def _from_pretrained(
         cls,
         *,
@@ -382,7 +430,9 @@ class LSTMForecaster(
         scaler = Scaler.load(scaler_file)
         scaler.check_matches(config.features, config.target, config.scaling)
         model = cls(config)
+        check_safetensors_file(weights, model)
         model = cls._load_as_safetensor(model, weights, map_location, strict)
+        check_finite_weights(model, weights)
         model.scaler = scaler
         model.training_profile = guards.load_profile(fetch("training_args.json"))  # None for old folders
         model.eval()
@@ -391,3 +441,18 @@ class LSTMForecaster(
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _read_config(model_id: str, kwargs: dict) -> LSTMForecasterConfig | None:
+    """The checked config of a folder or Hub repo (`read_config_file`); None when it has no config.json."""
+    if os.path.isdir(model_id):
+        path = os.path.join(model_id, constants.CONFIG_NAME)
+        return read_config_file(path) if os.path.isfile(path) else None
+    download = ("revision", "cache_dir", "force_download", "token", "local_files_only")
+    try:
+        path = hf_hub_download(model_id, constants.CONFIG_NAME, **{k: kwargs[k] for k in download if k in kwargs})
+    except LocalEntryNotFoundError:
+        raise  # offline or unreachable, and not cached: not a sign the repo has no config.json
+    except EntryNotFoundError:
+        return None
+    return read_config_file(path)

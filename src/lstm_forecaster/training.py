@@ -51,6 +51,7 @@ from .configuration import LSTMForecasterConfig
 from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
 from .guards import PROFILE_KEY, training_profile
 from .modeling import LSTMForecaster
+from .output_folder import claim_output
 from .panel import PanelSamples, PanelSplit, date_split, is_panel, panel_path, pooled_cut_dates, samples_for
 from .scaling import Scaler
 
@@ -261,6 +262,10 @@ class TrainingConfig:
             )
         if self.loss_on_all_steps and self.model.bidirectional:
             raise ValueError("loss_on_all_steps needs a one-directional network (model.bidirectional: false).")
+        if self.loss_on_all_steps and self.model.head != "last":
+            raise ValueError(
+                f"loss_on_all_steps needs model.head: last (the head at every step). Got {self.model.head!r}."
+            )
 
     @property
     def test_fraction(self) -> float:
@@ -824,6 +829,7 @@ def train(
 
     accelerator = Accelerator(cpu=cpu, mixed_precision=_mixed_precision(recipe.mixed_precision, cpu))
     device = accelerator.device
+    lock = claim_output(output_dir, replace=overwrite or resume) if accelerator.is_main_process else None
     # Deterministic kernels, without filling every new tensor with NaN first (that debugging aid
     # costs about 6 % of the CPU step time and does not change the results).
     deterministic = torch.are_deterministic_algorithms_enabled()
@@ -1018,6 +1024,8 @@ def train(
     finally:
         torch.use_deterministic_algorithms(deterministic)
         torch.utils.deterministic.fill_uninitialized_memory = fill
+        if lock is not None:
+            lock.release()
 
 
 def _mixed_precision(value: str, cpu: bool) -> str:
@@ -1309,6 +1317,11 @@ def recorded_data(training_args: dict, data=None, data_revision: str | None = No
     kind, source = recorded.get("kind"), recorded.get("source")
     if kind == "sample":
         return load_ohlcv(sample_path())
+    if kind == "panel":
+        return load_ohlcv(panel_path())
+    if kind == "files" and source:
+        _warn_changed(recorded.get("sources") or [])
+        return load_ohlcv(source)
     if kind == "hub":
         hub = recorded.get("hub_dataset") or {}
         return load_ohlcv(source, revision=hub.get("revision"), split=hub.get("split") or "train")
@@ -1325,9 +1338,23 @@ def recorded_data(training_args: dict, data=None, data_revision: str | None = No
     raise ValueError("the model's training data was not recorded as a file or Hub dataset; pass --data")
 
 
+def _warn_changed(sources: list[dict]) -> None:
+    for record in sources:
+        path = Path(str(record.get("source")))
+        if record.get("sha256") and path.is_file() and file_sha256(path) != record["sha256"]:
+            print(
+                f"warning: {path} changed since training (sha256 differs); evaluating on it as it is now",
+                file=sys.stderr,
+            )
+
+
 @dataclass
 class HeldOutEvaluation:
-    """What `evaluate_model` measured: the report, the backtest frame, the real series and the model."""
+    """What `evaluate_model` measured: the report, the backtest frame, the real series and the model.
+
+    For a panel model, `frame` and `history` are those of the asset the plots show (the one with the
+    most test points); the report covers every asset.
+    """
 
     report: dict
     frame: pd.DataFrame
@@ -1356,6 +1383,17 @@ def evaluate_model(
     training_args = read_training_args(model_id, revision)
     recipe = training_args.get("recipe_config") or {}
     df = select_rows(recorded_data(training_args, data, data_revision), recipe.get("start"), recipe.get("end"))
+    dates = training_args.get("split_dates")
+    if isinstance(dates, dict):
+        if not is_panel(df):
+            raise ValueError(
+                f"{model_id} was trained on a panel (several series cut at {dates.get('test_start')}); "
+                "pass a panel as --data: several files, a folder, a glob or a table with a symbol column"
+            )
+        samples = model.samples(df)
+        split = date_split(samples, dates["validation_start"], dates["test_start"], how=dates.get("how", "dates"))
+        _, report, (_, frame, history) = _evaluate_panel(model, df, samples, split, "test")
+        return HeldOutEvaluation({"split": "test", **report}, frame, history, model)
     splits = training_args["splits"]
     try:
         first_origin = pd.Timestamp(splits["test"]["first_origin"])
