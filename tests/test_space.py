@@ -339,9 +339,31 @@ def test_api_refuses_a_negative_price_with_the_reason(negative_model, outside):
             _client(url).predict(None, HORIZON, api_name="/forecast")
     finally:
         demo.close()
-    message = str(caught.value)
-    assert message.startswith("forecast refused: the model forecast a price of -"), message
-    assert "at step 1 (2024-04-01), which is not a possible price" in message
+    message = str(caught.value)  # its median is negative: refused by predict_quantiles' own check
+    assert re.match(r"the model forecasts a price of -[\d.]+: not positive; .*another asset's prices", message), (
+        message
+    )
+
+
+def test_api_refuses_a_move_beyond_any_in_training(tiny_model, outside, tmp_path):
+    # The tiny model's folder, with a training record whose largest moves were 0.001 %.
+    folder = tmp_path / "calm"
+    shutil.copytree(tiny_model, folder)
+    args = json.loads((folder / "training_args.json").read_text())
+    args["profile"]["max_abs_log_move"] = [1e-5] * HORIZON
+    (folder / "training_args.json").write_text(json.dumps(args))
+    demo = build_demo(str(folder))
+    url = _launch(demo)
+    try:
+        with pytest.raises(gradio_client.exceptions.AppError) as caught:
+            _client(url).predict(None, HORIZON, api_name="/forecast")
+    finally:
+        demo.close()
+    assert re.match(
+        r"forecast refused: the model forecast a move of [+-][\d.]+ % in 1 step \(q0\.\d+ [\d,.]+ from the last close "
+        r"70,677\.12\), beyond any 1-step move in its training data \(at most 0\.0 %\)",
+        str(caught.value),
+    ), str(caught.value)
 
 
 def test_api_backtest_matches_the_recorded_held_out_metrics(served, tiny_model):
@@ -591,8 +613,8 @@ def test_browser_refuses_a_negative_price(negative_model, outside):
         with _page(url) as (page, expect):
             page.click("#forecast-button")
             notice = page.locator("#forecast-notice")
-            expect(notice).to_contain_text("forecast refused: the model forecast a price of -")
-            expect(notice).to_contain_text("which is not a possible price")
+            expect(notice).to_contain_text("the model forecasts a price of -")
+            expect(notice).to_contain_text("not positive")
             expect(page.locator("#forecast-plot .js-plotly-plot")).to_have_count(0)
             expect(page.locator("#forecast-table [role=row]:has([role=gridcell])")).to_have_count(0)
     finally:
