@@ -305,6 +305,17 @@ def test_api_bad_file_gives_a_readable_error(served, tmp_path, name, content, me
     assert "Traceback" not in str(caught.value) and str(tmp_path) not in str(caught.value)
 
 
+def test_api_refuses_a_server_path_as_the_file(served):
+    import httpx
+
+    url, _ = served
+    # A client that names a file on the server instead of uploading one: gradio refuses it before the app.
+    payload = {"data": [{"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}, 1, None, False]}
+    event = httpx.post(f"{url}gradio_api/call/forecast", json=payload, timeout=30).json()["event_id"]
+    stream = httpx.get(f"{url}gradio_api/call/forecast/{event}", timeout=30).text
+    assert "event: error" in stream and Path("/etc/hostname").read_text().strip() not in stream, stream
+
+
 def test_api_upload_limits(served, tmp_path, monkeypatch):
     url, _ = served
     monkeypatch.setattr(guards, "MAX_UPLOAD_BYTES", 10_000)
@@ -340,9 +351,7 @@ def test_api_refuses_a_negative_price_with_the_reason(negative_model, outside):
     finally:
         demo.close()
     message = str(caught.value)  # its median is negative: refused by predict_quantiles' own check
-    assert re.match(r"the model forecasts a price of -[\d.]+: not positive; .*another asset's prices", message), (
-        message
-    )
+    assert re.match(r"the model forecasts a price of -[\d.]+: not positive; .*another asset's prices", message), message
 
 
 def test_api_refuses_a_move_beyond_any_in_training(tiny_model, outside, tmp_path):
@@ -393,11 +402,11 @@ def test_api_backtest_on_a_file_over_its_own_dates(served, tiny_model):
 def _mcp(url: str, calls):
     """Open an MCP session on the app's streamable HTTP endpoint, run `calls(session)`, return its result."""
     from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
+    from mcp.client.streamable_http import streamable_http_client
 
     async def run():
         async with (
-            streamablehttp_client(f"{url}gradio_api/mcp/") as (read, write, _),
+            streamable_http_client(f"{url}gradio_api/mcp/") as (read, write, _),
             ClientSession(read, write) as session,
         ):
             await session.initialize()

@@ -304,20 +304,14 @@ def _readable(error: Exception, what: str) -> str:
 
 
 def _uploaded(data_file) -> tuple[str | None, str | None]:
-    """(path, name as uploaded) of an API upload (gradio FileData), refusing paths outside gradio's upload folder."""
-    from gradio.utils import get_upload_folder
-
+    """(path, name as uploaded) of an API upload (gradio FileData; gradio refuses paths it did not receive)."""
     if not data_file:
         return None, None
     path = data_file.get("path") if isinstance(data_file, dict) else getattr(data_file, "path", None)
     if not path:
         raise ValueError("data_file must be a file uploaded with the request (gradio_client.handle_file)")
-    folder = Path(get_upload_folder()).resolve()
-    resolved = Path(path).resolve()
-    if not resolved.is_relative_to(folder):
-        raise ValueError("data_file must be a file uploaded with the request (gradio_client.handle_file)")
-    name = (data_file.get("orig_name") if isinstance(data_file, dict) else None) or resolved.name
-    return str(resolved), Path(name).name
+    name = (data_file.get("orig_name") if isinstance(data_file, dict) else None) or Path(path).name
+    return str(path), Path(name).name
 
 
 def _not_an_mcp_tool(fn):
