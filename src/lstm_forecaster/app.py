@@ -372,6 +372,8 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
             raise gr.Error(_readable(e, "forecast"), print_exception=False) from None
         return [record for f in forecasts for record in f.records()]
 
+    # `Args:` / `Returns:` docstrings here, not NumPy style: gradio reads them into the API page and the MCP
+    # tool's description and parameter schema.
     def forecast_records(
         data_file: FileData | None = None,
         horizon: int = horizon_max,
