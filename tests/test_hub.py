@@ -594,6 +594,7 @@ def test_deploy_space_stages_only_its_allow_list(hub_env, models, tmp_path):
     }
     files = _remote_files(space_id, "space")
     assert "app.py" in files and not {"notes.txt", ".env", "weights.bin"} & files
+    assert {"lstm_forecaster/data/BTC-USD.csv", "lstm_forecaster/data/panel.parquet"} <= files  # the embedded data
     uploaded = _everything_uploaded(space_id, tmp_path, "space")
     assert b"a-secret-behind-a-space-link" not in uploaded and b"hf_space_env_file" not in uploaded
 

@@ -34,6 +34,7 @@ from .features import is_window_scalable, validate_feature_names
 TARGETS = ("close", "log_return", "volume")
 CELLS = ("lstm", "gru")
 SCALINGS = ("minmax", "standard", "window")
+HEADS = ("last", "attention")
 
 MAX_LAYERS = 16
 MAX_HIDDEN_SIZE = 4096
@@ -89,6 +90,9 @@ class LSTMForecasterConfig:
         scaling: `minmax` or `standard` (fitted on the training split only), or `window`:
             every window divided by its own first value, minus 1 (the target de-normalized with
             that window's base). `window` needs strictly positive features (prices, volume, EMAs).
+        head: What the output layer reads: `last`, the final state of the last recurrent layer (of
+            each direction), or `attention`, a learned additive-attention average of that layer's
+            outputs over every step of the window.
         package_version: Version of `lstm-forecaster` that wrote the config.
     """
 
@@ -104,6 +108,7 @@ class LSTMForecasterConfig:
     quantiles: list[float] | None = None
     median_at_last: bool = False
     scaling: str = "standard"
+    head: str = "last"
     package_version: str = __version__
 
     def __post_init__(self) -> None:
@@ -168,6 +173,8 @@ class LSTMForecasterConfig:
                 "median_at_last needs target 'log_return' and a 0.5 level among the quantiles. "
                 f"Got target {self.target!r}, quantiles {self.quantiles!r}."
             )
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {', '.join(HEADS)}. Got {self.head!r}.")
         if self.scaling == "window":
             bad = [f for f in self.features if not is_window_scalable(f)]
             if bad:

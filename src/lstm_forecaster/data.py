@@ -48,12 +48,18 @@ def file_sha256(path: str | Path) -> str:
 
 
 def load_ohlcv(source, *, revision: str | None = None, split: str = "train") -> pd.DataFrame:
-    """Load OHLCV candles and normalise them.
+    """Load OHLCV candles and normalise them: one series, or a panel of several.
+
+    One source holding one series gives today's single-series frame. Several series give a panel
+    (see `lstm_forecaster.panel.load_panel`): one long frame indexed by `(symbol, timestamp)`, each
+    series cleaned as below. A panel comes from a list of sources, a folder, a glob (`"data/*.csv"`),
+    a frame indexed by `(symbol, timestamp)`, or one table whose `symbol` column has several values.
 
     Parameters
     ----------
-    source : str, Path, pd.DataFrame or datasets.Dataset
-        A `.csv`/`.parquet` file, a DataFrame, a `datasets` dataset, or a Hub dataset id (`user/name`).
+    source : str, Path, list, pd.DataFrame or datasets.Dataset
+        A `.csv`/`.parquet` file, a DataFrame, a `datasets` dataset, a Hub dataset id (`user/name`),
+        or, for a panel, a list of these, a folder or a glob.
     revision : str, optional
         Branch, tag or commit of a Hub dataset.
     split : str
@@ -63,7 +69,7 @@ def load_ohlcv(source, *, revision: str | None = None, split: str = "train") -> 
     -------
     pd.DataFrame
         float64 columns among `open, high, low, close, volume`, indexed by UTC timestamps, oldest
-        first, exact duplicate rows dropped.
+        first, exact duplicate rows dropped; for a panel, indexed by `(symbol, timestamp)`.
 
     Raises
     ------
@@ -71,7 +77,18 @@ def load_ohlcv(source, *, revision: str | None = None, split: str = "train") -> 
         For an unreadable file, a missing `close` or time column, non-numeric or non-positive prices,
         a high below its low, or two different candles at one timestamp.
     """
-    return normalize_ohlcv(_read(source, revision=revision, split=split))
+    from .panel import is_panel_source, load_panel, panel_from_table
+
+    if is_panel_source(source):
+        return load_panel(source, revision=revision, split=split)
+    raw = _read(source, revision=revision, split=split)
+    symbol = next((c for c in raw.columns if _snake(c) == "symbol"), None)
+    if symbol is not None and raw[symbol].nunique(dropna=False) > 1:
+        return panel_from_table(source, raw)
+    df = normalize_ohlcv(raw)
+    if symbol is not None and raw[symbol].notna().any():
+        df.attrs["symbol"] = str(raw[symbol].dropna().iloc[0])  # a one-asset file names its asset (guards.py)
+    return df
 
 
 def _read(source, *, revision: str | None, split: str) -> pd.DataFrame:
@@ -463,9 +480,20 @@ class Samples:
         OHLCV rows from `load_ohlcv`.
     features, target, context_length, horizon
         As in `LSTMForecasterConfig`.
+    check_last : int, optional
+        Check only the last `check_last` rows of features for finite values (a forecast reads no
+        other); default: every row.
     """
 
-    def __init__(self, df: pd.DataFrame, features: list[str], target: str, context_length: int, horizon: int):
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        features: list[str],
+        target: str,
+        context_length: int,
+        horizon: int,
+        check_last: int | None = None,
+    ):
         from .features import compute_features, warmup_rows
 
         quantity = "volume" if target == "volume" else "close"
@@ -474,7 +502,7 @@ class Samples:
         check_length(
             df, warmup_rows(features) + context_length, f"context_length {context_length} plus the features' warm-up"
         )
-        frame = compute_features(df, features)
+        frame = compute_features(df, features, check_last=check_last)
         self.index = frame.index
         self.features = np.ascontiguousarray(frame.to_numpy(dtype="float64"))
         self.context_length = context_length

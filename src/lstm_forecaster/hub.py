@@ -39,6 +39,7 @@ from pathlib import Path
 from . import __version__
 from .card import CARD_NAME, data_info, headline_metrics, render_model_card, splits_info
 from .modeling import LSTMForecaster
+from .panel import PANEL_FILE
 from .repo_files import (
     MODEL_REPO_FILES,
     FolderSelection,
@@ -433,6 +434,11 @@ def _space_file(rel: str) -> bool:
     return space_file(rel) and rel != SPACE_CONFIG_NAME and rel.split("/")[0] not in ("flagged", "lstm_forecaster")
 
 
+def _package_file(rel: str) -> bool:
+    """The package source a Space runs: its source and text files, and the embedded data (the panel)."""
+    return space_file(rel) or rel == f"data/{PANEL_FILE}"
+
+
 def _copy_tree(source: Path, target: Path, include: list[str] | tuple[str, ...] = (), allowed=_space_file) -> list:
     """Copy the Space allow-list of `source` (plus `include`) into `target`; returns what was skipped."""
     selection = select_files(source, allowed, include)
@@ -467,7 +473,7 @@ def stage_space(
     package = staging / "lstm_forecaster"
     if package.exists():
         shutil.rmtree(package)
-    skipped += _copy_tree(package_dir(), package, allowed=space_file)
+    skipped += _copy_tree(package_dir(), package, allowed=_package_file)
     if not (package / "model_card.md").is_file():
         from .card import model_card_template
 
