@@ -499,3 +499,32 @@ def test_cli_refuses_a_bad_panel_with_one_line(make, match, tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     assert pd.Series(lines).str.contains(match).all(), lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_tuning_a_panel_recipe_scores_the_pooled_validation_ratio(tmp_path):
+    pytest.importorskip("optuna")
+    from lstm_forecaster.training import recipe_from_dict
+    from lstm_forecaster.tuning import parse_search, tune
+
+    parameters = parse_search({"hidden_size": {"low": 4, "high": 8}})
+    result = tune(
+        recipe_from_dict({**PANEL_RECIPE, "epochs": 1}),
+        parameters,
+        tmp_path / "study",
+        1,
+        data=[str(ETH), str(LTC), str(XRP)],
+        train_best=False,
+        progress=False,
+    )
+    # The objective of a panel: the geometric mean over assets of the model's validation pinball loss
+    # over the rolling-volatility baseline's, unit-free (the assets' own losses do not add up).
+    import json
+
+    from lstm_forecaster.training import train
+    from lstm_forecaster.tuning import apply
+
+    recipe = apply(recipe_from_dict({**PANEL_RECIPE, "epochs": 1}), result.best_params)
+    again = train(recipe, tmp_path / "again", data=[str(ETH), str(LTC), str(XRP)], evaluate_split="validation")
+    pooled = json.loads((again / "metrics.json").read_text())["pooled"]
+    assert result.best_value == pytest.approx(pooled["pinball_ratio"]["rolling_volatility"], rel=1e-9)
+    assert 0.5 < result.best_value < 2.0  # a ratio, not a loss in any asset's units

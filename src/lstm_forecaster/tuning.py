@@ -330,14 +330,27 @@ def open_storage(url: str):
 
 
 def _validation_score(report: dict) -> float:
-    """The objective from a validation report: the model's mean pinball loss (point: MAE / 2)."""
+    """The objective from a validation report: the model's mean pinball loss (point: MAE / 2).
+
+    A panel's losses are in each asset's own units and do not add up: its objective is the pooled,
+    unit-free ratio, the geometric mean over assets of the model's pinball loss over the
+    rolling-volatility baseline's (point models: the pooled MASE).
+    """
+    if report.get("panel"):
+        pooled = report["pooled"]
+        if "pinball_ratio" in pooled:
+            return float(pooled["pinball_ratio"]["rolling_volatility"])
+        return float(pooled["mase"]["model"])
     if "quantile" in report:
         return float(report["quantile"]["model"]["pinball"])
     return 0.5 * float(report["models"]["model"]["mae"])
 
 
 def _baseline_score(report: dict) -> float | None:
-    """The same loss for the rolling-volatility baseline (quantile) or the naive last value (point)."""
+    """The same loss for the rolling-volatility baseline (quantile) or the naive last value (point);
+    for a panel, the same ratio for the baseline itself: 1."""
+    if report.get("panel"):
+        return 1.0
     if "quantile" in report:
         return float(report["quantile"]["rolling_volatility"]["pinball"])
     return 0.5 * float(report["models"]["naive_last"]["mae"])
