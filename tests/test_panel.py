@@ -503,8 +503,9 @@ def test_cli_refuses_a_bad_panel_with_one_line(make, match, tmp_path, capsys):
 
 def test_tuning_a_panel_recipe_scores_the_pooled_validation_ratio(tmp_path):
     pytest.importorskip("optuna")
+    from lstm_forecaster.search import parse_search
     from lstm_forecaster.training import recipe_from_dict
-    from lstm_forecaster.tuning import parse_search, tune
+    from lstm_forecaster.tuning import tune
 
     parameters = parse_search({"hidden_size": {"low": 4, "high": 8}})
     result = tune(
@@ -520,8 +521,8 @@ def test_tuning_a_panel_recipe_scores_the_pooled_validation_ratio(tmp_path):
     # over the rolling-volatility baseline's, unit-free (the assets' own losses do not add up).
     import json
 
+    from lstm_forecaster.search import apply
     from lstm_forecaster.training import train
-    from lstm_forecaster.tuning import apply
 
     recipe = apply(recipe_from_dict({**PANEL_RECIPE, "epochs": 1}), result.best_params)
     again = train(recipe, tmp_path / "again", data=[str(ETH), str(LTC), str(XRP)], evaluate_split="validation")

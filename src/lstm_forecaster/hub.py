@@ -116,12 +116,16 @@ def load_model(model: str | Path, revision: str | None = None) -> LSTMForecaster
 
 
 def _api(token: str | None = None, *, write: bool = False):
-    """An `HfApi` with the token of `HF_TOKEN` or the login; `write` requires one."""
+    """An `HfApi` with the token of `HF_TOKEN` or the login; `write` requires one. Fails at once when
+    the Hub cannot be reached (no retries)."""
     from huggingface_hub import HfApi, get_token
+
+    from .errors import require_hub
 
     token = token or get_token()
     if write and not token:
         raise HubAuthError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a write token)")
+    require_hub()
     return HfApi(token=token)
 
 

@@ -357,6 +357,8 @@ class PanelSamples:
     need_targets : bool
         Keep only series long enough for a window plus `horizon` targets (training); with False,
         long enough for one window (forecasting).
+    check_last : int, optional
+        As in `Samples`: check only each series' last `check_last` rows for finite features.
 
     Raises
     ------
@@ -373,6 +375,7 @@ class PanelSamples:
         context_length: int,
         horizon: int,
         need_targets: bool = True,
+        check_last: int | None = None,
     ):
         from .features import warmup_rows
 
@@ -388,7 +391,7 @@ class PanelSamples:
                 short.append(f"{symbol} ({len(frame)} rows)")
                 continue
             check_gaps(frame, symbol, context_length)
-            series.append(Samples(frame, features, target, context_length, horizon))
+            series.append(Samples(frame, features, target, context_length, horizon, check_last=check_last))
             names.append(symbol)
         what = f"{needed} rows (the features' warm-up, context_length {context_length}" + (
             f", horizon {horizon})" if need_targets else ")"
@@ -458,12 +461,16 @@ def _utc_values(index: pd.DatetimeIndex) -> np.ndarray:
     return index.tz_convert("UTC").tz_convert(None).to_numpy() if index.tz is not None else index.to_numpy()
 
 
-def samples_for(df: pd.DataFrame, config, need_targets: bool = True) -> Samples | PanelSamples:
+def samples_for(
+    df: pd.DataFrame, config, need_targets: bool = True, check_last: int | None = None
+) -> Samples | PanelSamples:
     """`Samples` of a single-series frame, or `PanelSamples` of a panel, for an `LSTMForecasterConfig`."""
     c = config
     if is_panel(df):
-        return PanelSamples(df, c.features, c.target, c.context_length, c.horizon, need_targets=need_targets)
-    return Samples(df, c.features, c.target, c.context_length, c.horizon)
+        return PanelSamples(
+            df, c.features, c.target, c.context_length, c.horizon, need_targets=need_targets, check_last=check_last
+        )
+    return Samples(df, c.features, c.target, c.context_length, c.horizon, check_last=check_last)
 
 
 def check_gaps(frame: pd.DataFrame, symbol: str, context_length: int) -> None:
