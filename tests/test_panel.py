@@ -383,6 +383,9 @@ def test_bundled_panel_trains_from_the_recipe(tmp_path):
     assert args["data"]["kind"] == "panel" and args["data"]["sha256"] == file_sha256(panel_path())
     assert args["data"]["source"] == "lstm_forecaster/data/panel.parquet"
     assert len(args["data"]["assets"]) == 8
+    built_from = {s["file"]: s["sha256"] for s in args["data"]["built_from"]}  # the raw exports
+    assert {"BTC-USD.csv", "Binance_ETHUSDT_d.csv"} <= set(built_from) and len(built_from) == 8
+    assert built_from["BTC-USD.csv"] == file_sha256(sample_path())
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["not_scored"] == {"BTC-USD": "no forecast origin in the evaluated split"}  # ends 2024-03-31
     assert len(metrics["symbols"]) == 7

@@ -75,6 +75,18 @@ def panel_path() -> Path:
     return Path(str(resources.files("lstm_forecaster") / "data" / PANEL_FILE))
 
 
+def bundled_panel_provenance() -> list[dict]:
+    """The raw exports the embedded panel was built from: file, symbols and sha256 of each, as
+    `scripts/build_panel.py` stored them in the Parquet metadata."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(panel_path()).metadata or {}
+    raw = metadata.get(b"lstm_forecaster.sources")
+    return json.loads(raw)["sources"] if raw else []
+
+
 def is_panel(df) -> bool:
     """Whether `df` is a panel frame: indexed by `(symbol, timestamp)`."""
     return isinstance(df, pd.DataFrame) and isinstance(df.index, pd.MultiIndex) and tuple(df.index.names) == INDEX_NAMES
