@@ -109,11 +109,12 @@ def ewma_validation_pinball(recipe: TrainingConfig, df: pd.DataFrame) -> float |
     from .baselines import baseline_quantiles
     from .data import Samples
     from .metrics import pinball_loss
+    from .panel import is_panel
     from .training import chronological_split
 
     config = recipe.model
-    if not config.quantiles or config.target == "volume":
-        return None
+    if not config.quantiles or config.target == "volume" or is_panel(df):
+        return None  # a panel's objective is its pooled ratio to a baseline already (`_validation_score`)
     samples = Samples(df, config.features, config.target, config.context_length, config.horizon)
     split = chronological_split(df, samples, recipe)
     prices = df["close"]
@@ -132,17 +133,39 @@ def ewma_validation_pinball(recipe: TrainingConfig, df: pd.DataFrame) -> float |
 
 
 def _validation_score(report: dict) -> float:
-    """The objective from a validation report: the model's mean pinball loss (point: MAE / 2)."""
+    """The objective from a validation report: the model's mean pinball loss (point: MAE / 2).
+
+    A panel's losses are in each asset's own units and do not add up: its objective is the pooled,
+    unit-free ratio, the geometric mean over assets of the model's pinball loss over the
+    rolling-volatility baseline's (point models: the pooled MASE).
+    """
+    if report.get("panel"):
+        pooled = report["pooled"]
+        if "pinball_ratio" in pooled:
+            return float(pooled["pinball_ratio"]["rolling_volatility"])
+        return float(pooled["mase"]["model"])
     if "quantile" in report:
         return float(report["quantile"]["model"]["pinball"])
     return 0.5 * float(report["models"]["model"]["mae"])
 
 
 def _baseline_score(report: dict, ewma: float | None) -> float | None:
-    """The same loss for the reference baseline: EWMA (quantile models), else the naive last value."""
+    """The same loss for the reference baseline: EWMA (quantile models), else the naive last value;
+    for a panel, whose objective is already a ratio to the rolling-volatility baseline: 1."""
+    if report.get("panel"):
+        return 1.0
     if "quantile" in report:
         return ewma
     return 0.5 * float(report["models"]["naive_last"]["mae"])
+
+
+def _reference(ewma: float | None, panel: bool) -> str:
+    """What `ratio_to_baseline` compares with."""
+    if ewma is not None:
+        return "the EWMA (RiskMetrics 0.94) quantiles"
+    if panel:
+        return "the rolling-volatility quantiles (the objective is already the pooled ratio)"
+    return "the naive last value"
 
 
 def _ratio(trial, ewma: float | None) -> float | None:
@@ -333,6 +356,10 @@ def tune(
         raise ValueError(f"study {study_name!r} in {redact(url)} maximizes its objective; give another --study")
 
     ewma = ewma_validation_pinball(recipe, df)
+    from .panel import is_panel
+
+    panel = is_panel(df)  # scored on the pooled ratio to the rolling-volatility baseline
+    short_name = "EWMA" if ewma is not None else ("rolling volatility" if panel else "naive")
     base = base_values(recipe, parameters)
     if base is not None and trials:
         # The recipe as written is a trial of the study (its first, in a new one): the table then
@@ -352,7 +379,7 @@ def tune(
         if trial.state.name == "COMPLETE":
             best = study.best_trial
             ratio = _ratio(trial, ewma)
-            versus = f", {ratio:.4f}x {'EWMA' if ewma is not None else 'naive'}" if ratio else ""
+            versus = f", {ratio:.4f}x {short_name}" if ratio else ""
             what = f"val pinball {trial.value:.6g}{versus} (best {best.value:.6g}, trial {best.number})"
         elif trial.state.name == "PRUNED":
             what = f"pruned at epoch {trial.last_step}"
@@ -378,8 +405,7 @@ def tune(
     _write_text(
         output / TABLE_MD,
         f"Study `{study_name}`, objective: {OBJECTIVE}, lower is better; `ratio_to_baseline`: against "
-        f"{'the EWMA (RiskMetrics 0.94) quantiles' if ewma is not None else 'the naive last value'} on the same points.\n\n"
-        + _markdown(table),
+        f"{_reference(ewma, panel)} on the same points.\n\n" + _markdown(table),
     )
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if not completed:
@@ -406,7 +432,9 @@ def tune(
         "sampler": {"name": "TPESampler", "seed": seed},
         "pruner": type(study.pruner).__name__,
         "baseline": {
-            "name": "ewma (RiskMetrics 0.94)" if ewma is not None else "naive last value",
+            "name": "ewma (RiskMetrics 0.94)"
+            if ewma is not None
+            else ("rolling volatility (pooled ratio)" if panel else "naive last value"),
             "validation_pinball": ewma,
         },
         "trials": {state: int((table["state"] == state).sum()) for state in sorted(set(table["state"]))},
