@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", help="Hub revision (tag, branch or commit)")
     p.add_argument("--data", required=True, help="OHLCV file or Hub dataset id")
     p.add_argument("--horizon", type=int, help="steps to forecast (1 to the model's horizon)")
+    p.add_argument(
+        "--drop-incomplete", action="store_true", help="drop a last candle whose volume says it is still forming"
+    )
 
     p = commands.add_parser("push", help="push a model folder to the Hub as one commit")
     p.add_argument("folder", help="model folder written by train")
@@ -208,7 +211,9 @@ def predict_command(args: argparse.Namespace) -> int:
     from .hub import load_model
 
     model = load_model(args.model, revision=args.revision)
-    forecast = model.predict(load_ohlcv(args.data), horizon=args.horizon)
+    forecast = model.predict(load_ohlcv(args.data), horizon=args.horizon, drop_incomplete=args.drop_incomplete)
+    for warning in forecast.attrs.get("warnings", []):  # guards.py: one line each, the CSV stays clean
+        print(f"warning: {warning['message']}", file=sys.stderr)
     forecast.to_csv(sys.stdout, date_format="%Y-%m-%dT%H:%M:%SZ")
     return 0
 
