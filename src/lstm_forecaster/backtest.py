@@ -68,8 +68,10 @@ class BacktestResult:
     ----------
     report : dict
         JSON-able: ``data`` (per symbol: rows, first and last origin, baselines' fit range),
-        ``horizon``, ``levels``, ``comparison`` (:func:`~lstm_forecaster.comparison.comparison_report`)
-        and, with a strategy, ``strategy`` (per symbol, :func:`~lstm_forecaster.strategy.strategy_report`).
+        ``horizon``, ``levels``, ``series_without_origins`` (series of the data with no origin in the
+        period, e.g. one that ends before ``start``), ``refit_every`` and ``refits``, ``comparison``
+        (:func:`~lstm_forecaster.comparison.comparison_report`) and, with a strategy, ``strategy``
+        (per symbol, :func:`~lstm_forecaster.strategy.strategy_report`).
     frame : pandas.DataFrame
         The model's backtest frame (``symbol``, ``origin``, ``step``, ``timestamp``, ``base``,
         ``actual``, ``forecast``, ``q<level>``), in price units.
@@ -107,6 +109,8 @@ class BacktestResult:
             "",
             comparison_table(rep["comparison"]),
         ]
+        if rep.get("series_without_origins"):
+            parts += [f"Series with no origin in the period: {', '.join(rep['series_without_origins'])}.", ""]
         if rep.get("refits"):
             parts += [
                 f"## Walk-forward: a refit every {rep['refit_every']} origins, each trained on data before its block",
@@ -337,6 +341,7 @@ def backtest(
             "baselines_fitted_on": fits[0] if len(fits) == 1 else fits,
         }
 
+    missing = [s for s in parts if s not in forecasts]
     comparison = comparison_report(actual, forecasts, levels, origins={s: list(o) for s, o in origins.items()})
     report: dict[str, Any] = {
         "horizon": horizon,
@@ -345,6 +350,7 @@ def backtest(
         "refit_every": refit_every,
         "refits": refits,
         "data": data,
+        "series_without_origins": missing,
         "comparison": comparison,
     }
     result = BacktestResult(report, frame.reset_index(drop=True), forecasts, actual, origins, closes)
