@@ -403,7 +403,7 @@ def tune(
         "direction": "minimize",
         "recipe": recipe_file,
         "search": [p.describe() for p in parameters],
-        "sampler": {"name": "TPESampler", "seed": seed},
+        "sampler": {"name": "TPESampler", "seed_of_this_run": seed},
         "pruner": type(study.pruner).__name__,
         "baseline": {
             "name": "ewma (RiskMetrics 0.94)" if ewma is not None else "naive last value",
