@@ -194,6 +194,19 @@ def held_out_report(metrics: dict | None) -> dict | None:
 def headline_metrics(metrics: dict | None) -> dict[str, float | None] | None:
     """Held-out MAE, RMSE and MASE of the model and of the naive last-value forecast, from a `metrics.json`."""
     report = held_out_report(metrics)
+    if report is None and isinstance(metrics, dict) and metrics.get("panel"):
+        # A panel's errors are in each asset's own units: only the pooled, unit-free ratios head it.
+        pooled = metrics.get("pooled") or {}
+        return {
+            "model_mae": None,
+            "model_rmse": None,
+            "model_mase": (pooled.get("mase") or {}).get("model"),
+            "naive_mae": None,
+            "naive_rmse": None,
+            "naive_mase": (pooled.get("mase") or {}).get("naive_last"),
+            "direction_accuracy": pooled.get("direction_accuracy"),
+            "split": metrics.get("split", "test"),
+        }
     if report is None:
         return None
     model = report["models"].get("model", {})
@@ -451,6 +464,7 @@ def card_context(parts: dict, *, repo_id: str | None = None, revision: str | Non
     adjective, noun = _step_label(data, splits)
     hub = data["hub_dataset"]
     report = held_out_report(parts["metrics"])
+    panel = parts["metrics"] if isinstance(parts["metrics"], dict) and parts["metrics"].get("panel") else None
     headline = headline_metrics(parts["metrics"])
     source = data.get("source")
     if hub:
@@ -501,8 +515,8 @@ def card_context(parts: dict, *, repo_id: str | None = None, revision: str | Non
         "splits": split_rows,
         "training": _training_rows(args, config),
         "run": _plain_rows(args, _is_run_key),
-        "metrics_table": metrics_table(report) if report else None,
-        "evaluated_split": report.get("split", "test") if report else None,
+        "metrics_table": metrics_table(report or panel) if (report or panel) else None,
+        "evaluated_split": (report or panel).get("split", "test") if (report or panel) else None,
         "headline": headline,
         "plots": [
             (name, _PLOT_CAPTIONS.get(Path(name).name, Path(name).stem.replace("_", " "))) for name in parts["plots"]

@@ -8,13 +8,18 @@ import numpy as np
 import pandas as pd
 import torch
 from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from torch import nn
 from torch.nn import functional as F
 
-from .configuration import LSTMForecasterConfig
-from .data import Samples, infer_step, load_ohlcv, utc_timestamp
+from . import guards
+from .configuration import LSTMForecasterConfig, read_config_file
+from .data import Samples, check_forecast_spacing, check_forecast_values, infer_step, load_ohlcv, utc_timestamp
+from .errors import hub_unreachable_now
+from .features import warmup_rows
+from .panel import PanelSamples, is_panel, iter_series, samples_for
 from .scaling import SCALER_NAME, Scaler
+from .weights import check_finite_weights, check_safetensors_file
 
 REPO_URL = "https://github.com/lstm-forecaster/lstm-forecaster"
 PICKLED_WEIGHTS = ("pytorch_model.bin", "model.pt", "model.pth", "model.pkl")
@@ -157,10 +162,12 @@ class LSTMForecaster(
             )
         return self.scaler
 
-    def samples(self, df: pd.DataFrame) -> Samples:
-        """Features, targets and bases of `df` for this model's config."""
-        c = self.config
-        return Samples(df, c.features, c.target, c.context_length, c.horizon)
+    def samples(
+        self, df: pd.DataFrame, need_targets: bool = True, check_last: int | None = None
+    ) -> Samples | PanelSamples:
+        """Features, targets and bases of `df` for this model's config (`PanelSamples` for a panel;
+        `need_targets` False keeps every series long enough for one window; `check_last`: see `Samples`)."""
+        return samples_for(df, self.config, need_targets, check_last)
 
     @torch.no_grad()
     def forecast_origins(self, samples: Samples, origins: np.ndarray, batch_size: int = 4096) -> np.ndarray:
@@ -207,16 +214,18 @@ class LSTMForecaster(
             )
         return int(horizon)
 
-    def predict(self, df, horizon: int | None = None) -> pd.DataFrame:
+    def predict(self, df, horizon: int | None = None, drop_incomplete: bool = False) -> pd.DataFrame:
         """Forecast the steps after the last row of `df`.
 
         Parameters
         ----------
-        df : pd.DataFrame, str or Path
-            Raw OHLCV rows (anything `load_ohlcv` reads), at least `context_length` plus the
-            features' warm-up rows.
+        df : pd.DataFrame, str, Path or list
+            Raw OHLCV rows (anything `load_ohlcv` reads, a panel of several series included), at
+            least `context_length` plus the features' warm-up rows per series.
         horizon : int, optional
             Steps to forecast, 1 to `config.horizon` (default: all).
+        drop_incomplete : bool
+            Drop a last candle whose volume says it is still forming (see `guards`).
 
         Returns
         -------
@@ -224,13 +233,23 @@ class LSTMForecaster(
             Indexed by the future timestamps (spaced at the data's own frequency); column `forecast`
             in price (or volume) units and, for quantile models, one column `q{level}` per level.
             For quantile models `forecast` is the median (0.5 level) or, without one, the mean of levels.
+            For a panel, indexed by `(symbol, timestamp)`: every series forecast from its own last
+            row, all in one batched forward pass, each in its own units (series shorter than one
+            window are dropped with a warning).
+            `attrs["warnings"]`: the `guards` warnings, a list of `{"code", "message", "symbol"}`.
+
+        Raises
+        ------
+        ValueError
+            For bad input, and for a forecast `guards.after_forecast` refuses (a price that is not
+            positive, a move beyond any in the training data).
         """
+        df, warnings = guards.before_forecast(self, load_ohlcv(df), drop_incomplete)
         quantiles, mean = self.predict_quantiles(df, horizon)
-        if not self.config.quantiles:
-            return quantiles
         frame = quantiles.copy()
-        frame.insert(0, "forecast", mean)
-        return frame
+        if self.config.quantiles:
+            frame.insert(0, "forecast", mean)
+        return guards.after_forecast(self, df, frame, warnings)
 
     def predict_quantiles(self, df, horizon: int | None = None) -> tuple[pd.DataFrame, pd.Series]:
         """Forecast quantiles and the central forecast after the last row of `df`.
@@ -243,40 +262,74 @@ class LSTMForecaster(
         """
         horizon = self._check_horizon(horizon)
         df = load_ohlcv(df)
-        samples = self.samples(df)
-        values = self.forecast_origins(samples, np.array([len(samples) - 1]))[0, :horizon]
-        step = infer_step(df.index)
-        index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
+        rows_read = warmup_rows(self.config.features) + self.config.context_length
+        if is_panel(df):
+            for symbol, frame in iter_series(df):
+                try:
+                    check_forecast_spacing(frame.index, rows_read)
+                except ValueError as e:
+                    raise ValueError(f"{symbol}: {e}") from None
+            samples = self.samples(df, need_targets=False, check_last=self.config.context_length)
+            last = samples.last_origins()
+            values = self.forecast_origins(samples, last)[:, :horizon].reshape(-1, self.config.num_outputs)
+            step = infer_step(samples.series[0].index)
+            stamps = [samples.index[row] + step * k for row in last for k in range(1, horizon + 1)]
+            index = pd.MultiIndex.from_arrays(
+                [np.repeat(samples.symbols, horizon), pd.DatetimeIndex(stamps)], names=["symbol", "timestamp"]
+            )
+        else:
+            check_forecast_spacing(df.index, rows_read)
+            samples = self.samples(df, check_last=self.config.context_length)  # only the rows a forecast reads
+            values = self.forecast_origins(samples, np.array([len(samples) - 1]))[0, :horizon]
+            step = infer_step(df.index)
+            index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
         quantiles = pd.DataFrame(values, index=index, columns=self.config.output_names)
         median = self.config.median_index
         central = values[:, median] if median is not None else values.mean(axis=1)
+        check_forecast_values(values, central, self.config.target)
         return quantiles, pd.Series(central, index=index, name="forecast")
 
-    def backtest(self, df, start=None, samples: Samples | None = None) -> pd.DataFrame:
+    def backtest(
+        self, df, start=None, samples: Samples | PanelSamples | None = None, origins: np.ndarray | None = None
+    ) -> pd.DataFrame:
         """Forecast from every origin at or after `start` whose targets are all known.
 
         Parameters
         ----------
         df : pd.DataFrame
-            OHLCV rows from `load_ohlcv`.
+            OHLCV rows from `load_ohlcv` (one series or a panel).
         start : timestamp-like, optional
-            First origin (default: the first full window).
+            First origin (default: the first full window); for a panel, in every series.
+        samples : Samples or PanelSamples, optional
+            `df`'s samples, when already built.
+        origins : np.ndarray, optional
+            Exactly these origin rows of `samples` instead of `start` (e.g. a split's origins).
 
         Returns
         -------
         pd.DataFrame
             One row per (origin, step): `origin`, `step`, `timestamp`, `base` (real value at the
-            origin), `actual`, `forecast` and the `q{level}` columns of quantile models.
+            origin), `actual`, `forecast` and the `q{level}` columns of quantile models; for a
+            panel, a first column `symbol`.
         """
         samples = samples if samples is not None else self.samples(load_ohlcv(df))
-        first = 0 if start is None else int(samples.index.searchsorted(utc_timestamp(start)))
-        origins = samples.origins(first)
+        panel = isinstance(samples, PanelSamples)
+        if origins is None:
+            if panel:
+                origins = samples.origins()
+                if start is not None:
+                    origins = origins[samples.index[origins] >= utc_timestamp(start)]
+            else:
+                first = 0 if start is None else int(samples.index.searchsorted(utc_timestamp(start)))
+                origins = samples.origins(first)
+        origins = np.asarray(origins, dtype=np.int64)
         values = self.forecast_origins(samples, origins)
         horizon = self.config.horizon
         steps = np.tile(np.arange(1, horizon + 1), len(origins))
         rows = np.repeat(origins, horizon)
         frame = pd.DataFrame(
             {
+                **({"symbol": samples.symbol_of(rows)} if panel else {}),
                 "origin": samples.index[rows],
                 "step": steps,
                 "timestamp": samples.index[rows + steps],
@@ -300,6 +353,18 @@ class LSTMForecaster(
         scaler = self._require_scaler()
         super()._save_pretrained(save_directory)
         scaler.save(Path(save_directory) / SCALER_NAME)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "LSTMForecaster":
+        """Load a model folder or Hub repo; `config.json` is checked (size, JSON, keys, limits) first.
+
+        When the Hub cannot be reached, a repo loads from the local cache at once (no retries).
+        """
+        if not os.path.isdir(pretrained_model_name_or_path) and hub_unreachable_now():
+            kwargs["local_files_only"] = True
+        if kwargs.get("config") is None:
+            kwargs["config"] = _read_config(str(pretrained_model_name_or_path), kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @classmethod
     def _from_pretrained(
@@ -365,11 +430,29 @@ class LSTMForecaster(
         scaler = Scaler.load(scaler_file)
         scaler.check_matches(config.features, config.target, config.scaling)
         model = cls(config)
+        check_safetensors_file(weights, model)
         model = cls._load_as_safetensor(model, weights, map_location, strict)
+        check_finite_weights(model, weights)
         model.scaler = scaler
+        model.training_profile = guards.load_profile(fetch("training_args.json"))  # None for old folders
         model.eval()
         return model
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _read_config(model_id: str, kwargs: dict) -> LSTMForecasterConfig | None:
+    """The checked config of a folder or Hub repo (`read_config_file`); None when it has no config.json."""
+    if os.path.isdir(model_id):
+        path = os.path.join(model_id, constants.CONFIG_NAME)
+        return read_config_file(path) if os.path.isfile(path) else None
+    download = ("revision", "cache_dir", "force_download", "token", "local_files_only")
+    try:
+        path = hf_hub_download(model_id, constants.CONFIG_NAME, **{k: kwargs[k] for k in download if k in kwargs})
+    except LocalEntryNotFoundError:
+        raise  # offline or unreachable, and not cached: not a sign the repo has no config.json
+    except EntryNotFoundError:
+        return None
+    return read_config_file(path)
