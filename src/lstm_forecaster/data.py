@@ -442,7 +442,8 @@ def check_forecast_values(values: np.ndarray, central: np.ndarray, target: str) 
         quantity = "volume" if target == "volume" else "price"
         raise ValueError(
             f"the model forecasts a {quantity} of {central[central <= 0].flat[0]}: not positive; "
-            "its weights or scaler are broken"
+            "its weights or scaler are broken, or the data is not what it was trained on (another asset's "
+            "prices for a price-level model)"
         )
 
 
