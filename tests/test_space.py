@@ -378,18 +378,30 @@ def test_api_refuses_a_move_beyond_any_in_training(tiny_model, outside, tmp_path
 def test_api_backtest_matches_the_recorded_held_out_metrics(served, tiny_model):
     url, _ = served
     # The tiny model was trained on a DataFrame slice: its held-out period lies inside the sample.
-    note, metrics, plot = _client(url).predict(None, 1, api_name="/backtest")
+    note, metrics, plot, calibration = _client(url).predict(None, 1, api_name="/backtest")
     recorded = json.loads((tiny_model / "metrics.json").read_text())
     assert f"{recorded['models']['model']['mae']:,.2f}" in metrics
     assert f"{recorded['models']['naive_last']['mae']:,.2f}" in metrics
     assert "naive_last" in metrics and plot is not None
     test = json.loads((tiny_model / "training_args.json").read_text())["splits"]["test"]
     assert f"Held-out targets {test['start'][:10]} to {test['end'][:10]}" in note
+    # Beside the field's baselines, as `backtest.backtest` measures them over the same origins.
+    from lstm_forecaster.backtest import backtest
+    from lstm_forecaster.comparison import comparison_table
+
+    result = backtest(
+        load_model(tiny_model), load_ohlcv(sample_path()), start=test["first_origin"], end=test["last_origin"]
+    )
+    assert comparison_table(result.report["comparison"]).strip() in metrics
+    assert all(f"| {name} |" in metrics for name in ("ewma", "garch"))
+    assert calibration["visible"] and calibration["value"]["path"].endswith(".png"), calibration
 
 
 def test_api_backtest_on_a_file_over_its_own_dates(served, tiny_model):
     url, model = served
-    note, metrics, plot = _client(url).predict(gradio_client.handle_file(str(ETH_HOURLY)), 1, api_name="/backtest")
+    note, metrics, plot, calibration = _client(url).predict(
+        gradio_client.handle_file(str(ETH_HOURLY)), 1, api_name="/backtest"
+    )
     df = load_ohlcv(ETH_HOURLY)
     start = df.index[int(len(df) * 0.7)]
     assert "does not cover the model's held-out period" in note and start.strftime("%Y-%m-%d %H:%M UTC") in note

@@ -312,7 +312,9 @@ class LSTMForecaster(
             origin), `actual`, `forecast` and the `q{level}` columns of quantile models; for a
             panel, a first column `symbol`.
         """
-        samples = samples if samples is not None else self.samples(load_ohlcv(df))
+        if samples is None:
+            df = load_ohlcv(df)
+            samples = self.samples(df, check_last=self._rows_read_from(df, start))
         panel = isinstance(samples, PanelSamples)
         if origins is None:
             if panel:
@@ -346,6 +348,17 @@ class LSTMForecaster(
         else:
             frame["forecast"] = flat[:, 0]
         return frame
+
+    def _rows_read_from(self, df: pd.DataFrame, start) -> int | None:
+        """Feature rows a backtest of one series from `start` reads (None: every row, also for a panel).
+
+        Only these are checked for finite features: a zero volume years before `start` blocks nothing.
+        """
+        if start is None or is_panel(df):
+            return None
+        stamps = df.index[warmup_rows(self.config.features) :]
+        first_read = int(stamps.searchsorted(utc_timestamp(start))) - self.config.context_length + 1
+        return len(stamps) - max(first_read, 0)
 
     # ----- saving and loading ----------------------------------------------------------------------
 
