@@ -583,6 +583,17 @@ def test_browser_fan_chart_table_download_warnings_and_errors(tiny_model, outsid
                 (ROOT / "docs").mkdir(exist_ok=True)
                 shutil.copyfile(shot, ROOT / "docs" / "space.png")
 
+            # The backtest tab: metrics beside the baselines, the calibration plot.
+            page.get_by_role("tab", name="Backtest").click()
+            page.click("#backtest-button")
+            expect(page.locator("#backtest-metrics")).to_contain_text("ewma", timeout=120_000)
+            calibration = page.locator("#backtest-calibration img")
+            expect(calibration).to_have_attribute("src", re.compile(r"calibration-[0-9a-f]+\.png$"))
+            calibration.scroll_into_view_if_needed()  # loaded lazily, when in view
+            expect(calibration).to_be_visible()
+            expect(page.locator("#backtest-plot .js-plotly-plot")).to_be_visible()
+            page.get_by_role("tab", name="Forecast").click()
+
             # Another coin, hourly: warnings, and the asset picker offers it beside the training asset.
             _forecast_in_page(page, expect, ETH_HOURLY)
             notice = page.locator("#forecast-notice")
