@@ -56,6 +56,11 @@ _SCALINGS = {
     "minmax": "min-max scaling fitted on the training split only",
     "standard": "standardisation (mean, standard deviation) fitted on the training split only",
     "window": "per-window normalisation: each window divided by its first value, minus 1 (nothing fitted)",
+    "context": (
+        "scale-free context normalisation: each window from its own context only (returns over the context's "
+        "EWMA volatility, prices relative to the last close, volume relative to its context mean; nothing "
+        "fitted on any asset), around a built-in EWMA-volatility baseline"
+    ),
 }
 _PLOT_CAPTIONS = {
     "forecast.png": "forecast vs actual on the held-out split",

@@ -10,7 +10,13 @@ from .features import is_window_scalable, validate_feature_names
 
 TARGETS = ("close", "log_return", "volume")
 CELLS = ("lstm", "gru")
-SCALINGS = ("minmax", "standard", "window")
+SCALINGS = ("minmax", "standard", "window", "context")
+CALIBRATIONS = ("conformal", "none")
+
+LEGACY_DEFAULTS = {"calibration": "none"}
+"""Keys added to config.json after a model may have been saved, with the value that a config.json
+without the key means (what such a model did when it was written). A missing key not listed here
+takes the dataclass default."""
 
 
 @dataclass
@@ -42,6 +48,20 @@ class LSTMForecasterConfig:
         scaling: `minmax` or `standard` (fitted on the training split only), or `window`:
             every window divided by its own first value, minus 1 (the target de-normalized with
             that window's base). `window` needs strictly positive features (prices, volume, EMAs).
+            `context` (target `log_return`): every window normalised from its own context only
+            (returns divided by the context's EWMA volatility sigma, prices relative to the last
+            close, volume relative to its context mean; see `scaling.context_normalize`), the target
+            of step k divided by sigma x sqrt(k). Nothing is fitted on any asset, so a new asset
+            needs no refit. The classical forecast is part of the model: the network emits a
+            residual around fixed standardized quantiles (fitted on the training split, saved in
+            the weights as `baseline`), and a zero residual forecasts exactly
+            last close x exp(sigma x sqrt(k) x baseline quantile).
+        calibration: `conformal` (quantile models with target `log_return`): at predict time,
+            every level of every step is shifted by the empirical quantile of the model's own
+            errors (in units of its interval width) over the last `calibration_window` origins
+            whose outcome is known at the forecast origin (causal); the median is kept. `none`:
+            the network's quantiles as they are.
+        calibration_window: Number of recent origins the calibration reads, per step.
         package_version: Version of `lstm-forecaster` that wrote the config.
     """
 
@@ -57,6 +77,8 @@ class LSTMForecasterConfig:
     quantiles: list[float] | None = None
     median_at_last: bool = False
     scaling: str = "standard"
+    calibration: str = "conformal"
+    calibration_window: int = 250
     package_version: str = __version__
 
     def __post_init__(self) -> None:
@@ -74,7 +96,9 @@ class LSTMForecasterConfig:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}. Got {self.cell!r}.")
         if self.scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}. Got {self.scaling!r}.")
-        for name in ("context_length", "horizon", "num_layers"):
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}. Got {self.calibration!r}.")
+        for name in ("context_length", "horizon", "num_layers", "calibration_window"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer. Got {value!r}.")
@@ -120,6 +144,22 @@ class LSTMForecasterConfig:
                 )
             if self.target == "log_return":
                 raise ValueError("scaling 'window' applies to price or volume targets; target 'log_return' is not one.")
+
+        if self.scaling == "context":
+            if self.target != "log_return":
+                raise ValueError(
+                    f"scaling 'context' forecasts log returns scaled by the context's volatility; it needs "
+                    f"target 'log_return'. Got {self.target!r}."
+                )
+            if self.context_length < 3:
+                raise ValueError(
+                    f"scaling 'context' needs context_length >= 3 to measure a volatility. Got {self.context_length}."
+                )
+
+    @property
+    def calibrates(self) -> bool:
+        """Whether predict recalibrates the intervals (`calibration` on a log-return quantile model)."""
+        return self.calibration == "conformal" and bool(self.quantiles) and self.target == "log_return"
 
     @property
     def hidden_sizes(self) -> list[int]:
