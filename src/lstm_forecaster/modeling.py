@@ -13,7 +13,7 @@ from huggingface_hub.errors import EntryNotFoundError
 from torch import nn
 from torch.nn import functional as F
 
-from .configuration import LSTMForecasterConfig
+from .configuration import LEGACY_DEFAULTS, LSTMForecasterConfig
 from .data import Samples, infer_step, load_ohlcv, utc_timestamp
 from .scaling import SCALER_NAME, Scaler, context_target_scale
 
@@ -356,6 +356,14 @@ class LSTMForecaster(
 
     # ----- saving and loading ----------------------------------------------------------------------
 
+    @classmethod
+    def _decode_arg(cls, expected_type, value):
+        # The mixin rebuilds the config from config.json: a key that file predates means what such a
+        # model did when it was written (LEGACY_DEFAULTS), not today's default.
+        if expected_type is LSTMForecasterConfig and isinstance(value, dict):
+            value = {**LEGACY_DEFAULTS, **value}
+        return super()._decode_arg(expected_type, value)
+
     def _save_pretrained(self, save_directory: Path) -> None:
         scaler = self._require_scaler()
         super()._save_pretrained(save_directory)
@@ -377,6 +385,8 @@ class LSTMForecaster(
     ) -> "LSTMForecaster":
         config = model_kwargs.pop("config", None)
         if isinstance(config, dict):
+            # A key this config.json predates means what such a model did (LEGACY_DEFAULTS).
+            config = {**LEGACY_DEFAULTS, **config}
             config = LSTMForecasterConfig(
                 **{k: v for k, v in config.items() if k in LSTMForecasterConfig.__dataclass_fields__}
             )
