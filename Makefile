@@ -11,7 +11,7 @@ PORT ?= 7860
 # (7 s against minutes with two threads when the other core is busy). Override: OMP_NUM_THREADS=2 make run
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup browser run train serve test lint bench bench-run clean
+.PHONY: setup browser machine run train serve test lint bench bench-run clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,12 +38,19 @@ train: $(MODEL_DIR)/model.safetensors
 serve: setup
 	$(BIN)/lstm-forecaster serve --model $(MODEL_DIR) --port $(PORT)
 
-run: train
-	$(BIN)/lstm-forecaster evaluate --model $(MODEL_DIR)
+# train prints the held-out table when it trains; with a model already trained, evaluate prints it instead.
+run: setup
+	@if $(MAKE) -s -q $(MODEL_DIR)/model.safetensors; then $(BIN)/lstm-forecaster evaluate --model $(MODEL_DIR); \
+	  else $(MAKE) -s $(MODEL_DIR)/model.safetensors; fi
 	@echo "Serving the Space with $(MODEL_DIR) on http://127.0.0.1:$(PORT) (Ctrl-C to stop)"
 	$(BIN)/lstm-forecaster serve --model $(MODEL_DIR) --port $(PORT)
 
-test: setup browser
+# What a failure on another machine needs to be read: the CPU and the kernels torch picks on it.
+machine: setup
+	@echo "CPU: $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($$(getconf _NPROCESSORS_ONLN) cores)"
+	@$(BIN)/python -c "import torch; print('torch', torch.__version__, 'CPU capability:', torch.backends.cpu.get_cpu_capability(), '| threads:', torch.get_num_threads())"
+
+test: setup browser machine
 	$(BIN)/ruff check src tests benchmarks scripts space
 	GRADIO_ANALYTICS_ENABLED=False HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=0 \
 	  $(BIN)/python -m pytest -q; rc=$$?; \

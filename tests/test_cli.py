@@ -178,3 +178,65 @@ def test_console_entry_point_exit_code(work, tmp_path):
     assert done.stderr.strip().count("\n") == 0 and "unknown key 'learning_rat'" in done.stderr
     assert "accepted: model, name" in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+# Every error path in a real process, stderr read at the file descriptor: a library's logging handler or
+# argparse's usage dump would show there, where the in-process `capsys` test above cannot see them. One
+# process runs every case (importing torch once), swapping fd 2 for a file around each call.
+_DRIVER = """
+import json, os, sys, tempfile
+from lstm_forecaster.cli import main
+results = {}
+for name, argv in json.loads(sys.argv[1]).items():
+    with tempfile.TemporaryFile() as err:
+        saved = os.dup(2)
+        os.dup2(err.fileno(), 2)
+        try:
+            try:
+                code = main(argv)
+            except SystemExit as exit:
+                code = exit.code
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+        err.seek(0)
+        results[name] = [code, err.read().decode()]
+print(json.dumps(results))
+"""
+
+
+def test_every_error_path_prints_one_line_and_exits_2_in_a_real_process(work, model_dir, tmp_path):
+    cases = {name: argv for name, (argv, _) in _bad_inputs(work, model_dir).items()}
+    config, data = str(work / "tiny.yaml"), str(work / "btc.csv")
+    out = str(tmp_path / "out")
+    for name, argv in cases.items():
+        if argv[0] == "train" and "--output" not in argv:
+            cases[name] = [*argv, "--output", out]
+    folder_without_config = tmp_path / "configs"
+    folder_without_config.mkdir()
+    (folder_without_config / "default.yaml").write_text(yaml.safe_dump(TINY))
+    cases |= {
+        "predict a folder of recipes": ["predict", "--model", str(folder_without_config), "--data", data],
+        "predict a horizon the model lacks": ["predict", "--model", str(model_dir), "--data", data, "--horizon", "9"],
+        "predict a file as model": ["predict", "--model", data, "--data", data],
+        "train zero epochs": ["train", "--config", config, "--output", out, "--data", data, "--epochs", "0"],
+        "train epochs not a number": ["train", "--config", config, "--output", out, "--epochs", "x"],
+        "train without output": ["train", "--config", config],
+        "unknown command": ["frobnicate"],
+        "no command": [],
+        "push missing folder": ["push", str(tmp_path / "nope"), "--repo-id", "user/model"],
+        "push not a model": ["push", str(folder_without_config), "--repo-id", "user/model"],
+        "versions bad repo id": ["versions", "not a repo"],
+        "serve missing folder": ["serve", "--model", str(tmp_path / "nope")],
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _DRIVER, json.dumps(cases)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    for name, (code, err) in results.items():
+        lines = err.strip().splitlines()
+        assert code == 2, (name, code, err)
+        assert len(lines) == 1 and lines[0].startswith("error: "), (name, err)
+    assert not Path(out).exists()

@@ -485,3 +485,31 @@ def test_a_forecast_that_never_moves_gets_no_direction_score(setup):
     assert report["models"]["model"]["mase"] == 1.0
     assert report["diebold_mariano"]["statistic"] == 0.0 and report["diebold_mariano"]["p_value"] == 1.0
     assert "| model |" in ev.metrics_table(report) and "n/a" in ev.metrics_table(report)
+
+
+@pytest.mark.parametrize(
+    ("dm", "says", "never"),
+    [
+        (
+            {"baseline": "naive_last", "statistic": 0.0, "p_value": 1.0, "identical": True},
+            "equal naive_last's",
+            "lower",
+        ),
+        (
+            {"baseline": "naive_last", "statistic": -2.5, "p_value": 0.012},
+            "the model had the lower loss",
+            "not significant",
+        ),
+        (
+            {"baseline": "naive_last", "statistic": 3.2, "p_value": 0.0014},
+            "naive_last had the lower loss",
+            "the model had",
+        ),
+        ({"baseline": "naive_last", "statistic": 0.8, "p_value": 0.42}, "is not significant at 5%", "the model had"),
+        ({"baseline": "naive_last", "statistic": None, "p_value": None}, "too few origins", "lower"),
+    ],
+)
+def test_diebold_mariano_sentence_says_which_forecast_won_in_plain_words(dm, says, never):
+    sentence = ev.describe_diebold_mariano(dm)
+    assert says in sentence and never not in sentence, sentence
+    assert "negative statistic" not in sentence

@@ -2,7 +2,7 @@
 
 Examples (each works as written from a fresh clone after `make setup`):
 
-    lstm-forecaster train    --config configs/default.yaml --output runs/btc
+    lstm-forecaster train    --config configs/default.yaml --output runs/btc [--overwrite]
     lstm-forecaster evaluate --model runs/btc
     lstm-forecaster predict  --model runs/btc --data src/lstm_forecaster/data/BTC-USD.csv --horizon 1
     lstm-forecaster push     runs/btc --repo-id user/btc-daily --tag v1.0
@@ -21,11 +21,17 @@ import sys
 EXIT_BAD_INPUT = 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the package's rule for bad input: one line on stderr, exit code 2 (no usage dump)."""
+
+    def error(self, message: str):
+        print(f"error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lstm-forecaster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="lstm-forecaster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = commands.add_parser("train", help="train a recipe into a complete model folder")
     p.add_argument("--config", required=True, help="recipe file (configs/*.yaml)")

@@ -767,6 +767,7 @@ def evaluate_backtest(
         "loss": "squared error",
         "horizon": dm_h,
         "n": int(per_origin.size),
+        "identical": bool(np.array_equal(preds["model"], naive)),
     }
 
     by_step = []
@@ -821,6 +822,27 @@ def _fmt(value: Any, percent: bool = False) -> str:
     return f"{value:.4g}"
 
 
+def describe_diebold_mariano(dm: dict[str, Any], level: float = 0.05) -> str:
+    """The Diebold-Mariano result of a report in plain words: which forecast had the lower loss, and
+    whether the difference is significant at `level`; identical forecasts are said to be identical."""
+    baseline, loss = dm.get("baseline", "the baseline"), dm.get("loss", "squared error")
+    statistic, p_value = dm.get("statistic"), dm.get("p_value")
+    if dm.get("identical"):
+        return (
+            f"Diebold-Mariano vs {baseline}: not applicable, the model's forecasts equal {baseline}'s on every point."
+        )
+    if statistic is None or p_value is None:
+        return f"Diebold-Mariano vs {baseline}: too few origins for the test."
+    if statistic == 0:
+        return f"Diebold-Mariano (HLN) vs {baseline}, {loss}: equal mean loss (p-value {_fmt(p_value)})."
+    lower = "the model" if statistic < 0 else baseline
+    verdict = "significant" if p_value < level else "not significant"
+    return (
+        f"Diebold-Mariano (HLN) vs {baseline}, {loss}: {lower} had the lower loss; the difference is "
+        f"{verdict} at {level:.0%} (statistic {_fmt(statistic)}, p-value {_fmt(p_value)})."
+    )
+
+
 def metrics_table(report: dict[str, Any]) -> str:
     """Markdown tables of a :func:`evaluate_backtest` report: the model beside its baselines.
 
@@ -855,10 +877,8 @@ def metrics_table(report: dict[str, Any]) -> str:
     if dm:
         lines += [
             "",
-            f"Diebold-Mariano (HLN) vs {dm.get('baseline')}, {dm.get('loss', 'squared error')}: "
-            f"statistic {_fmt(dm.get('statistic'))}, p-value {_fmt(dm.get('p_value'))} "
-            "(negative statistic: the model has the lower loss). MASE is the MAE relative to "
-            "naive_last on the same points; direction is judged from the same real base.",
+            describe_diebold_mariano(dm) + " MASE is the MAE relative to naive_last on the same points; "
+            "direction is judged from the same real base.",
         ]
     quantile = report.get("quantile")
     if quantile:

@@ -101,6 +101,8 @@ def load_model(model: str | Path, revision: str | None = None) -> LSTMForecaster
         raise ValueError(f"{model} is a file; give a model folder or a Hub repo id")
     if not path.exists() and (str(model).startswith((".", "/")) or str(model).count("/") != 1):
         raise ValueError(f"no model folder {model} (and it is not a Hub repo id user/name)")
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise ValueError(f"{model} has no config.json: not an lstm-forecaster model folder")
     return LSTMForecaster.from_pretrained(str(model), revision=revision)
 
 

@@ -2,7 +2,8 @@
 
 The folder is a backward-compatibility artifact: a tiny quantile model (config.json, model.safetensors,
 scaler.json) and `expected.json`, the forecasts it gave when it was written. A later version of the
-package must load the committed folder and reproduce those forecasts exactly. Never regenerate it to
+package must load the committed folder and reproduce those forecasts (to the float32 bound that
+`tests/test_golden.py` explains: the folder was recorded on another CPU). Never regenerate it to
 make a failing test pass: a failure means saved models changed meaning.
 
     python tests/golden/make_golden.py            # refuses if the folder exists
