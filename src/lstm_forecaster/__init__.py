@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 from .configuration import LSTMForecasterConfig  # noqa: E402
 from .data import load_ohlcv, sample_path  # noqa: E402
 from .modeling import LSTMForecaster  # noqa: E402
+from .panel import panel_path  # noqa: E402
 from .scaling import Scaler  # noqa: E402
 
-__all__ = ["LSTMForecaster", "LSTMForecasterConfig", "Scaler", "load_ohlcv", "sample_path", "__version__"]
+__all__ = ["LSTMForecaster", "LSTMForecasterConfig", "Scaler", "load_ohlcv", "panel_path", "sample_path", "__version__"]

@@ -37,12 +37,18 @@ def file_sha256(path: str | Path) -> str:
 
 
 def load_ohlcv(source, *, revision: str | None = None, split: str = "train") -> pd.DataFrame:
-    """Load OHLCV candles and normalise them.
+    """Load OHLCV candles and normalise them: one series, or a panel of several.
+
+    One source holding one series gives today's single-series frame. Several series give a panel
+    (see `lstm_forecaster.panel.load_panel`): one long frame indexed by `(symbol, timestamp)`, each
+    series cleaned as below. A panel comes from a list of sources, a folder, a glob (`"data/*.csv"`),
+    a frame indexed by `(symbol, timestamp)`, or one table whose `symbol` column has several values.
 
     Parameters
     ----------
-    source : str, Path, pd.DataFrame or datasets.Dataset
-        A `.csv`/`.parquet` file, a DataFrame, a `datasets` dataset, or a Hub dataset id (`user/name`).
+    source : str, Path, list, pd.DataFrame or datasets.Dataset
+        A `.csv`/`.parquet` file, a DataFrame, a `datasets` dataset, a Hub dataset id (`user/name`),
+        or, for a panel, a list of these, a folder or a glob.
     revision : str, optional
         Branch, tag or commit of a Hub dataset.
     split : str
@@ -52,7 +58,7 @@ def load_ohlcv(source, *, revision: str | None = None, split: str = "train") -> 
     -------
     pd.DataFrame
         float64 columns among `open, high, low, close, volume`, indexed by UTC timestamps, oldest
-        first, exact duplicate rows dropped.
+        first, exact duplicate rows dropped; for a panel, indexed by `(symbol, timestamp)`.
 
     Raises
     ------
@@ -60,7 +66,15 @@ def load_ohlcv(source, *, revision: str | None = None, split: str = "train") -> 
         For an unreadable file, a missing `close` or time column, non-numeric or non-positive prices,
         a high below its low, or two different candles at one timestamp.
     """
-    return normalize_ohlcv(_read(source, revision=revision, split=split))
+    from .panel import is_panel_source, load_panel, panel_from_table
+
+    if is_panel_source(source):
+        return load_panel(source, revision=revision, split=split)
+    raw = _read(source, revision=revision, split=split)
+    symbol = next((c for c in raw.columns if _snake(c) == "symbol"), None)
+    if symbol is not None and raw[symbol].nunique(dropna=False) > 1:
+        return panel_from_table(source, raw)
+    return normalize_ohlcv(raw)
 
 
 def _read(source, *, revision: str | None, split: str) -> pd.DataFrame:
