@@ -226,6 +226,15 @@ class LSTMForecaster(
         origins = np.asarray(origins, dtype=np.int64)
         c = self.config
         calibrate = c.calibrates if calibrate is None else bool(calibrate) and c.calibrates
+        series = getattr(samples, "series", None)  # a PanelSamples: calibrate each series on its own errors
+        if calibrate and series is not None and len(origins):
+            values = np.empty((len(origins), c.horizon, c.num_outputs))
+            codes = samples.series_codes[origins]
+            for code in np.unique(codes):
+                picked = codes == code
+                local = origins[picked] - samples.starts[code]
+                values[picked] = self.forecast_origins(series[code], local, batch_size, calibrate=True)
+            return values
         if calibrate and len(origins):
             from .calibration import calibrate_quantiles
 
