@@ -456,6 +456,7 @@ def card_context(parts: dict, *, repo_id: str | None = None, revision: str | Non
     adjective, noun = _step_label(data, splits)
     hub = data["hub_dataset"]
     report = held_out_report(parts["metrics"])
+    panel = parts["metrics"] if isinstance(parts["metrics"], dict) and parts["metrics"].get("panel") else None
     headline = headline_metrics(parts["metrics"])
     source = data.get("source")
     if hub:
@@ -506,8 +507,8 @@ def card_context(parts: dict, *, repo_id: str | None = None, revision: str | Non
         "splits": split_rows,
         "training": _training_rows(args, config),
         "run": _plain_rows(args, _is_run_key),
-        "metrics_table": metrics_table(report) if report else None,
-        "evaluated_split": report.get("split", "test") if report else None,
+        "metrics_table": metrics_table(report or panel) if (report or panel) else None,
+        "evaluated_split": (report or panel).get("split", "test") if (report or panel) else None,
         "headline": headline,
         "plots": [
             (name, _PLOT_CAPTIONS.get(Path(name).name, Path(name).stem.replace("_", " "))) for name in parts["plots"]

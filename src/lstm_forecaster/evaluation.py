@@ -857,6 +857,10 @@ def metrics_table(report: dict[str, Any]) -> str:
         A point-forecast table (MAE, RMSE, MAPE, MASE vs naive_last, direction accuracy), a line
         with the Diebold-Mariano test, and a quantile table when the report has one.
     """
+    if isinstance(report, dict) and report.get("panel"):
+        from .panel_evaluation import panel_metrics_table
+
+        return panel_metrics_table(report)
     if not isinstance(report, dict) or "models" not in report:
         raise ValueError("report must be the dict returned by evaluate_backtest (key 'models').")
     lines = [

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from .configuration import LEGACY_DEFAULTS, LSTMForecasterConfig
 from .data import Samples, infer_step, load_ohlcv, utc_timestamp
+from .panel import PanelSamples, is_panel, samples_for
 from .scaling import SCALER_NAME, Scaler, context_target_scale
 
 SOFTPLUS_ONE = math.log(math.e - 1.0)
@@ -164,10 +165,10 @@ class LSTMForecaster(
             )
         return self.scaler
 
-    def samples(self, df: pd.DataFrame) -> Samples:
-        """Features, targets and bases of `df` for this model's config."""
-        c = self.config
-        return Samples(df, c.features, c.target, c.context_length, c.horizon)
+    def samples(self, df: pd.DataFrame, need_targets: bool = True) -> Samples | PanelSamples:
+        """Features, targets and bases of `df` for this model's config (`PanelSamples` for a panel;
+        `need_targets` False keeps every series long enough for one window)."""
+        return samples_for(df, self.config, need_targets)
 
     @torch.no_grad()
     def target_origins(self, samples: Samples, origins: np.ndarray, batch_size: int = 4096) -> np.ndarray:
@@ -270,9 +271,9 @@ class LSTMForecaster(
 
         Parameters
         ----------
-        df : pd.DataFrame, str or Path
-            Raw OHLCV rows (anything `load_ohlcv` reads), at least `context_length` plus the
-            features' warm-up rows.
+        df : pd.DataFrame, str, Path or list
+            Raw OHLCV rows (anything `load_ohlcv` reads, a panel of several series included), at
+            least `context_length` plus the features' warm-up rows per series.
         horizon : int, optional
             Steps to forecast, 1 to `config.horizon` (default: all).
         calibrate : bool, optional
@@ -286,6 +287,9 @@ class LSTMForecaster(
             Indexed by the future timestamps (spaced at the data's own frequency); column `forecast`
             in price (or volume) units and, for quantile models, one column `q{level}` per level.
             For quantile models `forecast` is the median (0.5 level) or, without one, the mean of levels.
+            For a panel, indexed by `(symbol, timestamp)`: every series forecast from its own last
+            row, all in one batched forward pass, each in its own units (series shorter than one
+            window are dropped with a warning).
         """
         quantiles, mean = self.predict_quantiles(df, horizon, calibrate)
         if not self.config.quantiles:
@@ -307,26 +311,45 @@ class LSTMForecaster(
         """
         horizon = self._check_horizon(horizon)
         df = load_ohlcv(df)
-        samples = self.samples(df)
-        values = self.forecast_origins(samples, np.array([len(samples) - 1]), calibrate=calibrate)[0, :horizon]
-        step = infer_step(df.index)
-        index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
+        if is_panel(df):
+            samples = self.samples(df, need_targets=False)
+            last = samples.last_origins()
+            values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(-1, self.config.num_outputs)
+            step = infer_step(samples.series[0].index)
+            stamps = [samples.index[row] + step * k for row in last for k in range(1, horizon + 1)]
+            index = pd.MultiIndex.from_arrays(
+                [np.repeat(samples.symbols, horizon), pd.DatetimeIndex(stamps)], names=["symbol", "timestamp"]
+            )
+        else:
+            samples = self.samples(df)
+            values = self.forecast_origins(samples, np.array([len(samples) - 1]), calibrate=calibrate)[0, :horizon]
+            step = infer_step(df.index)
+            index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
         quantiles = pd.DataFrame(values, index=index, columns=self.config.output_names)
         median = self.config.median_index
         central = values[:, median] if median is not None else values.mean(axis=1)
         return quantiles, pd.Series(central, index=index, name="forecast")
 
     def backtest(
-        self, df, start=None, samples: Samples | None = None, calibrate: bool | None = None
+        self,
+        df,
+        start=None,
+        samples: Samples | PanelSamples | None = None,
+        origins: np.ndarray | None = None,
+        calibrate: bool | None = None,
     ) -> pd.DataFrame:
         """Forecast from every origin at or after `start` whose targets are all known.
 
         Parameters
         ----------
         df : pd.DataFrame
-            OHLCV rows from `load_ohlcv`.
+            OHLCV rows from `load_ohlcv` (one series or a panel).
         start : timestamp-like, optional
-            First origin (default: the first full window).
+            First origin (default: the first full window); for a panel, in every series.
+        samples : Samples or PanelSamples, optional
+            `df`'s samples, when already built.
+        origins : np.ndarray, optional
+            Exactly these origin rows of `samples` instead of `start` (e.g. a split's origins).
         calibrate : bool, optional
             As in `predict`: each origin's forecast is exactly what `predict` returns on the rows up
             to that origin, calibration included (default: the config's `calibration`).
@@ -335,17 +358,27 @@ class LSTMForecaster(
         -------
         pd.DataFrame
             One row per (origin, step): `origin`, `step`, `timestamp`, `base` (real value at the
-            origin), `actual`, `forecast` and the `q{level}` columns of quantile models.
+            origin), `actual`, `forecast` and the `q{level}` columns of quantile models; for a
+            panel, a first column `symbol`.
         """
         samples = samples if samples is not None else self.samples(load_ohlcv(df))
-        first = 0 if start is None else int(samples.index.searchsorted(utc_timestamp(start)))
-        origins = samples.origins(first)
+        panel = isinstance(samples, PanelSamples)
+        if origins is None:
+            if panel:
+                origins = samples.origins()
+                if start is not None:
+                    origins = origins[samples.index[origins] >= utc_timestamp(start)]
+            else:
+                first = 0 if start is None else int(samples.index.searchsorted(utc_timestamp(start)))
+                origins = samples.origins(first)
+        origins = np.asarray(origins, dtype=np.int64)
         values = self.forecast_origins(samples, origins, calibrate=calibrate)
         horizon = self.config.horizon
         steps = np.tile(np.arange(1, horizon + 1), len(origins))
         rows = np.repeat(origins, horizon)
         frame = pd.DataFrame(
             {
+                **({"symbol": samples.symbol_of(rows)} if panel else {}),
                 "origin": samples.index[rows],
                 "step": steps,
                 "timestamp": samples.index[rows + steps],

@@ -404,7 +404,8 @@ class PanelSamples:
         self.features = np.ascontiguousarray(np.concatenate([s.features for s in series]))
         self.targets = np.concatenate([s.targets for s in series])
         self.base = np.concatenate([s.base for s in series])
-        self.index = pd.DatetimeIndex(np.concatenate([s.index.to_numpy() for s in series]), tz="UTC", name="timestamp")
+        stamps = np.concatenate([s.index.values for s in series])  # UTC, naive
+        self.index = pd.DatetimeIndex(stamps, name="timestamp").tz_localize("UTC")
         self._windows = sliding_windows(self.features, context_length)
 
     def __len__(self) -> int:
@@ -454,12 +455,20 @@ class PanelSamples:
         return np.asarray(self.symbols, dtype=object)[self.codes[np.asarray(rows, dtype=np.int64)]]
 
 
+def samples_for(df: pd.DataFrame, config, need_targets: bool = True) -> Samples | PanelSamples:
+    """`Samples` of a single-series frame, or `PanelSamples` of a panel, for an `LSTMForecasterConfig`."""
+    c = config
+    if is_panel(df):
+        return PanelSamples(df, c.features, c.target, c.context_length, c.horizon, need_targets=need_targets)
+    return Samples(df, c.features, c.target, c.context_length, c.horizon)
+
+
 def check_gaps(frame: pd.DataFrame, symbol: str, context_length: int) -> None:
     """Raise `ValueError` when a series skips more than `context_length` steps between two rows."""
     if len(frame) < 2:
         return
     step = infer_step(frame.index)
-    gaps = np.diff(frame.index.to_numpy()) / step.to_timedelta64()
+    gaps = np.diff(frame.index.values) / step.to_timedelta64()
     bad = np.flatnonzero(gaps > context_length)
     if bad.size:
         row = int(bad[0]) + 1

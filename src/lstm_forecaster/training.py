@@ -50,6 +50,7 @@ from . import __version__
 from .configuration import LSTMForecasterConfig
 from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
 from .modeling import LSTMForecaster
+from .panel import PanelSamples, PanelSplit, date_split, is_panel, panel_path, pooled_cut_dates, samples_for
 from .scaling import Scaler, context_normalize, context_volatility
 
 OPTIMIZERS = ("adamw", "adam")
@@ -76,6 +77,7 @@ _SETUP_KEYS = (
     "loss_weighting",
     "volatility_window",
 )
+BUNDLED_PANEL = "panel"  # the recipe's `data: panel`: the embedded daily panel
 CHECKPOINT_STATE = "state.safetensors"
 CHECKPOINT_META = "state.json"
 TRAINING_ARGS = "training_args.json"
@@ -96,13 +98,20 @@ class TrainingConfig:
         name: Short name of the recipe, used in the model card.
         description: One or two sentences on what the recipe reproduces.
         data: OHLCV source: a CSV/Parquet path (relative paths are read from the current directory) or
-            a Hub dataset id `user/name`. None: the bundled BTC-USD daily sample.
+            a Hub dataset id `user/name`; for a panel of several series, a list of them, a folder, a
+            glob (`"data/*.csv"`), or `panel`: the bundled daily panel of 8 coins (`panel_path()`).
+            None: the bundled BTC-USD daily sample.
         data_revision: Revision of a Hub dataset.
         start: First timestamp of the data to use (e.g. `2018-02-10`); None: from the first row.
         end: Last timestamp of the data to use; None: to the last row.
-        train_fraction: Share of the rows, oldest first, in the training split.
+        train_fraction: Share of the rows, oldest first, in the training split. For a panel the
+            rows of every series are pooled and sorted by time, and the cut is a date: the same for
+            every series.
         validation_fraction: Share of the rows after them in the validation split (early stopping and
             best-checkpoint selection); the remaining rows are the test split, read once at the end.
+        validation_start: First timestamp of the validation split (e.g. `2023-01-01`), for every
+            series; with `test_start`, replaces the fractions. None: cut by the fractions.
+        test_start: First timestamp of the test split, for every series (after `validation_start`).
         epochs: Maximum number of passes over the training windows.
         batch_size: Windows per optimisation step (per process under `accelerate launch`).
         optimizer: `adamw` (decoupled weight decay) or `adam`.
@@ -133,12 +142,14 @@ class TrainingConfig:
     model: LSTMForecasterConfig = field(default_factory=LSTMForecasterConfig)
     name: str = "lstm-forecaster"
     description: str = ""
-    data: str | None = None
+    data: str | list[str] | None = None
     data_revision: str | None = None
     start: str | None = None
     end: str | None = None
     train_fraction: float = 0.7
     validation_fraction: float = 0.15
+    validation_start: str | None = None
+    test_start: str | None = None
     epochs: int = 50
     batch_size: int = 64
     optimizer: str = "adamw"
@@ -165,11 +176,17 @@ class TrainingConfig:
         for name in ("name", "description"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a string. Got {getattr(self, name)!r}.")
-        for name in ("data", "data_revision"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise ValueError(f"{name} must be a path or Hub id (a string) or null. Got {value!r}.")
-        for name in ("start", "end"):
+        if isinstance(self.data, (list, tuple)):
+            if not self.data or not all(isinstance(item, str) for item in self.data):
+                raise ValueError(
+                    f"data must be a path, a Hub id, a non-empty list of them, or null. Got {self.data!r}."
+                )
+            self.data = list(self.data)
+        elif self.data is not None and not isinstance(self.data, str):
+            raise ValueError(f"data must be a path, a Hub id, a list of them, or null. Got {self.data!r}.")
+        if self.data_revision is not None and not isinstance(self.data_revision, str):
+            raise ValueError(f"data_revision must be a string or null. Got {self.data_revision!r}.")
+        for name in ("start", "end", "validation_start", "test_start"):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -181,6 +198,15 @@ class TrainingConfig:
                 ) from e
         if self.start is not None and self.end is not None and self.start >= self.end:
             raise ValueError(f"start must be before end. Got start {self.start}, end {self.end}.")
+        if (self.validation_start is None) != (self.test_start is None):
+            raise ValueError(
+                "validation_start and test_start go together (dates of the splits) or are both null (the "
+                f"fractions cut). Got validation_start {self.validation_start}, test_start {self.test_start}."
+            )
+        if self.validation_start is not None and self.validation_start >= self.test_start:
+            raise ValueError(
+                f"validation_start must be before test_start. Got {self.validation_start} and {self.test_start}."
+            )
         for name, low, high in (("train_fraction", 0.0, 1.0), ("validation_fraction", 0.0, 1.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
@@ -312,16 +338,43 @@ class Split:
     validation: np.ndarray
     test: np.ndarray
 
+    @property
+    def train_rows(self) -> np.ndarray:
+        """Rows of the training split (the scaler's rows)."""
+        return np.arange(self.train_last + 1)
+
+
+def split_samples(df: pd.DataFrame, samples: Samples | PanelSamples, recipe: TrainingConfig) -> Split | PanelSplit:
+    """The recipe's chronological split: `chronological_split` for one series, `panel_split` for a panel."""
+    if isinstance(samples, PanelSamples):
+        return panel_split(df, samples, recipe)
+    return chronological_split(df, samples, recipe)
+
+
+def panel_split(df: pd.DataFrame, samples: PanelSamples, recipe: TrainingConfig) -> PanelSplit:
+    """Cut every series of a panel at the same dates: the recipe's `validation_start` and `test_start`,
+    else the dates that put the fractions of the pooled rows of `df` before them (`pooled_cut_dates`)."""
+    if recipe.validation_start is not None:
+        return date_split(samples, recipe.validation_start, recipe.test_start, how="dates")
+    timestamps = df.index.get_level_values("timestamp")
+    validation_start, test_start = pooled_cut_dates(timestamps, recipe.train_fraction, recipe.validation_fraction)
+    return date_split(samples, validation_start, test_start, how="fractions")
+
 
 def chronological_split(df: pd.DataFrame, samples: Samples, recipe: TrainingConfig) -> Split:
     """Cut `df` by row count (train, validation, test fractions), then map the cuts onto `samples`.
 
     The cuts are taken on the raw rows, so every recipe with the same data and fractions has the same
-    test period whatever its features' warm-up.
+    test period whatever its features' warm-up. With the recipe's `validation_start` and
+    `test_start`, the cuts are those dates instead.
     """
     n = len(df)
-    train_end = df.index[max(int(round(n * recipe.train_fraction)) - 1, 0)]
-    validation_end = df.index[max(int(round(n * (recipe.train_fraction + recipe.validation_fraction))) - 1, 0)]
+    if recipe.validation_start is not None:
+        train_end = _last_before(df.index, recipe.validation_start, "validation_start")
+        validation_end = _last_before(df.index, recipe.test_start, "test_start")
+    else:
+        train_end = df.index[max(int(round(n * recipe.train_fraction)) - 1, 0)]
+        validation_end = df.index[max(int(round(n * (recipe.train_fraction + recipe.validation_fraction))) - 1, 0)]
     train_last = int(samples.index.searchsorted(train_end, side="right")) - 1
     validation_last = int(samples.index.searchsorted(validation_end, side="right")) - 1
     horizon = samples.horizon
@@ -342,19 +395,25 @@ def chronological_split(df: pd.DataFrame, samples: Samples, recipe: TrainingConf
     return split
 
 
-def fit_scaler(samples: Samples, split: Split, config: LSTMForecasterConfig) -> Scaler:
-    """The scaler of `config.scaling`, fitted on the training split's rows and targets only."""
+def _last_before(index: pd.DatetimeIndex, date: str, name: str) -> pd.Timestamp:
+    before = index[index < utc_timestamp(date)]
+    if before.empty:
+        raise ValueError(f"{name} {date} is before the data's first row ({index[0]}); move it later")
+    return before[-1]
+
+
+def fit_scaler(samples: Samples | PanelSamples, split: Split | PanelSplit, config: LSTMForecasterConfig) -> Scaler:
+    """The scaler of `config.scaling`, fitted on the training split's rows and targets only
+    (for a panel: the training rows of every series, pooled)."""
+    rows = split.train_rows
+    stamps = samples.index[rows]
     return Scaler.fit(
         config.scaling,
         config.features,
         config.target,
-        samples.features[: split.train_last + 1],
+        samples.features[rows],
         samples.targets[split.train],
-        fitted_on={
-            "start": samples.index[0].isoformat(),
-            "end": samples.index[split.train_last].isoformat(),
-            "rows": split.train_last + 1,
-        },
+        fitted_on={"start": stamps.min().isoformat(), "end": stamps.max().isoformat(), "rows": len(rows)},
     )
 
 
@@ -377,12 +436,13 @@ def select_rows(df: pd.DataFrame, start: str | None, end: str | None) -> pd.Data
     """Rows of `df` from `start` to `end` (inclusive; None: unbounded); `ValueError` when none are left."""
     if start is None and end is None:
         return df
-    first = utc_timestamp(start) if start is not None else df.index[0]
-    last = utc_timestamp(end) if end is not None else df.index[-1]
-    selected = df[(df.index >= first) & (df.index <= last)]
+    stamps = df.index.get_level_values("timestamp") if is_panel(df) else df.index
+    first = utc_timestamp(start) if start is not None else stamps.min()
+    last = utc_timestamp(end) if end is not None else stamps.max()
+    selected = df[(stamps >= first) & (stamps <= last)]
     if selected.empty:
         raise ValueError(
-            f"no rows between start {start} and end {end}; the data runs from {df.index[0]} to {df.index[-1]}"
+            f"no rows between start {start} and end {end}; the data runs from {stamps.min()} to {stamps.max()}"
         )
     return selected
 
@@ -390,6 +450,15 @@ def select_rows(df: pd.DataFrame, start: str | None, end: str | None) -> pd.Data
 def _load_source(recipe: TrainingConfig, data, data_revision: str | None) -> tuple[pd.DataFrame, dict]:
     data = recipe.data if data is None else data
     revision = data_revision if data_revision is not None else recipe.data_revision
+    if isinstance(data, str) and data == BUNDLED_PANEL:
+        path = panel_path()
+        df = load_ohlcv(path)
+        return df, {
+            "kind": "panel",
+            "source": f"lstm_forecaster/data/{path.name}",
+            "sha256": file_sha256(path),
+            "sources": [{**record, "source": f"lstm_forecaster/data/{path.name}"} for record in _sources(df)],
+        }
     if data is None:
         path = sample_path()
         return load_ohlcv(path), {
@@ -407,10 +476,21 @@ def _load_source(recipe: TrainingConfig, data, data_revision: str | None) -> tup
     hub = df.attrs.get("hub_dataset")
     if hub:
         return df, {"kind": "hub", "source": hub.get("id"), "hub_dataset": dict(hub)}
+    if is_panel(df):
+        source = [str(item) for item in data] if isinstance(data, (list, tuple)) else str(data)
+        record = {"kind": "files", "source": source, "sources": _sources(df)}
+        if isinstance(source, str) and Path(source).is_file():
+            record["sha256"] = file_sha256(source)
+        return df, record
     path = Path(data)
     if path.resolve() == sample_path().resolve():
         return df, {"kind": "sample", "source": "lstm_forecaster/data/BTC-USD.csv", "sha256": file_sha256(path)}
     return df, {"kind": "file", "source": str(data), "sha256": file_sha256(path)}
+
+
+def _sources(panel: pd.DataFrame) -> list[dict]:
+    """Every source of a panel (kind, path, sha256, symbols), as `load_ohlcv` recorded them."""
+    return [dict(record) for record in panel.attrs.get("sources", [])]
 
 
 def _frame_sha256(df: pd.DataFrame) -> str:
@@ -511,8 +591,14 @@ def volatility_weights(samples: Samples, window: int, train_origins: np.ndarray)
     np.ndarray
         (rows,) float64 weights.
     """
-    returns = pd.Series(np.log(samples.base)).diff()
-    sigma = returns.rolling(window, min_periods=2).std().to_numpy()
+    series = pd.Series(np.log(samples.base))
+    if isinstance(samples, PanelSamples):  # each series' own returns, never across two series
+        codes = samples.series_codes
+        returns = series.groupby(codes).diff()
+        sigma = returns.groupby(codes).rolling(window, min_periods=2).std().droplevel(0).sort_index().to_numpy()
+    else:
+        returns = series.diff()
+        sigma = returns.rolling(window, min_periods=2).std().to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         weights = 1.0 / sigma
     weights[~np.isfinite(weights)] = np.nan
@@ -791,8 +877,8 @@ def train(
     try:
         # 1. data, chronological split
         df, source = load_training_data(recipe, data, data_revision)
-        samples = Samples(df, config.features, config.target, config.context_length, config.horizon)
-        split = chronological_split(df, samples, recipe)
+        samples = samples_for(df, config)  # PanelSamples for a panel
+        split = split_samples(df, samples, recipe)
 
         # 2. scaler on the training rows only
         index = samples.index
@@ -930,17 +1016,28 @@ def train(
         if not accelerator.is_main_process:
             accelerator.wait_for_everyone()
             return output_dir
-        first_origin = split.test[0] if evaluate_split == "test" else split.validation[0]
-        frame = model.backtest(df, start=index[first_origin], samples=samples)
-        raw_frame = model.backtest(df, start=index[first_origin], samples=samples, calibrate=False)
-        if evaluate_split == "validation":
-            frame = frame[frame["timestamp"] <= index[split.validation_last]].reset_index(drop=True)
-            raw_frame = raw_frame[raw_frame["timestamp"] <= index[split.validation_last]].reset_index(drop=True)
-        history_series = df["volume" if config.target == "volume" else "close"]
         from .calibration import calibration_report
-        from .evaluation import evaluate_backtest
 
-        report = evaluate_backtest(frame, history_series, index[split.train_last], config.quantiles)
+        if isinstance(split, PanelSplit):
+            frame, report, plotted = _evaluate_panel(model, df, samples, split, evaluate_split)
+            raw_frame = model.backtest(
+                df,
+                samples=samples,
+                origins=split.test if evaluate_split == "test" else split.validation,
+                calibrate=False,
+            )
+        else:
+            first_origin = split.test[0] if evaluate_split == "test" else split.validation[0]
+            frame = model.backtest(df, start=index[first_origin], samples=samples)
+            raw_frame = model.backtest(df, start=index[first_origin], samples=samples, calibrate=False)
+            if evaluate_split == "validation":
+                frame = frame[frame["timestamp"] <= index[split.validation_last]].reset_index(drop=True)
+                raw_frame = raw_frame[raw_frame["timestamp"] <= index[split.validation_last]].reset_index(drop=True)
+            history_series = df["volume" if config.target == "volume" else "close"]
+            from .evaluation import evaluate_backtest
+
+            report = evaluate_backtest(frame, history_series, index[split.train_last], config.quantiles)
+            plotted = (None, frame, history_series)
         report = {"split": evaluate_split, **report}
         if baseline_val is not None:
             report["kept"] = kept
@@ -951,8 +1048,9 @@ def train(
         training_args = {
             "recipe": recipe.name,
             "config": recipe_file,
-            "data": {**source, **_range(df.index), "rows": len(df), "frequency": str(infer_step(df.index))},
+            "data": _data_record(df, source, samples, split),
             "splits": _split_ranges(df, samples, split),
+            **({"split_dates": _split_dates(split)} if isinstance(split, PanelSplit) else {}),
             "evaluated_split": evaluate_split,
             "seed": recipe.seed,
             "epochs": recipe.epochs,
@@ -976,7 +1074,7 @@ def train(
             "recipe_config": recipe.to_dict(),
             "history": history,
         }
-        _write_folder(output_dir, model, frame, history_series, report, training_args, recipe)
+        _write_folder(output_dir, model, plotted, report, training_args, recipe)
         accelerator.wait_for_everyone()
         return output_dir
     finally:
@@ -1003,7 +1101,7 @@ def _check_resumable(meta: dict, recipe: TrainingConfig, source: dict) -> None:
                 f"cannot resume: the recipe's '{key}' differs from the checkpoint's ({saved.get(key)!r} there, "
                 f"{current[key]!r} now); only epochs and patience may change"
             )
-    for key in ("kind", "source", "sha256", "hub_dataset"):
+    for key in ("kind", "source", "sha256", "hub_dataset", "sources"):
         if meta.get("data", {}).get(key) != source.get(key):
             raise ValueError(
                 f"cannot resume: the data differs from the checkpoint's ({key}: {meta.get('data', {}).get(key)!r})"
@@ -1014,7 +1112,76 @@ def _range(index: pd.DatetimeIndex) -> dict[str, str]:
     return {"start": index[0].isoformat(), "end": index[-1].isoformat()}
 
 
-def _split_ranges(df: pd.DataFrame, samples: Samples, split: Split) -> dict:
+def _evaluate_panel(model: LSTMForecaster, df: pd.DataFrame, samples: PanelSamples, split: PanelSplit, which: str):
+    """Backtest of a panel on the `which` split's origins, its report, and (symbol, frame, series) to plot:
+    the asset with the most points."""
+    from .panel_evaluation import evaluate_panel_backtest
+
+    config = model.config
+    frame = model.backtest(df, samples=samples, origins=split.test if which == "test" else split.validation)
+    report = evaluate_panel_backtest(frame, df, split.validation_start, config.quantiles, config.target)
+    symbol = max(report["symbols"], key=lambda s: report["assets"][s]["n_points"])
+    rows = frame[frame["symbol"] == symbol].drop(columns="symbol").reset_index(drop=True)
+    history = df.xs(symbol, level="symbol")["volume" if config.target == "volume" else "close"]
+    return frame, report, (symbol, rows, history)
+
+
+def _data_record(df: pd.DataFrame, source: dict, samples, split) -> dict:
+    """`training_args.json`'s `data`: the source and its range; for a panel, every asset's range and splits."""
+    if not isinstance(split, PanelSplit):
+        return {**source, **_range(df.index), "rows": len(df), "frequency": str(infer_step(df.index))}
+    stamps = df.index.get_level_values("timestamp")
+    assets = {}
+    for code, symbol in enumerate(samples.symbols):
+        rows = df.xs(symbol, level="symbol").index
+        assets[symbol] = {**_range(rows), "rows": len(rows), "splits": _panel_ranges(samples, split, code)}
+    dropped = sorted(set(df.index.get_level_values("symbol")) - set(samples.symbols))
+    return {
+        **source,
+        "start": stamps.min().isoformat(),
+        "end": stamps.max().isoformat(),
+        "rows": len(df),
+        "frequency": str(infer_step(samples.series[0].index)),
+        "symbols": list(samples.symbols),
+        **({"dropped_symbols": dropped} if dropped else {}),
+        "assets": assets,
+    }
+
+
+def _split_dates(split: PanelSplit) -> dict:
+    return {
+        "validation_start": split.validation_start.isoformat(),
+        "test_start": split.test_start.isoformat(),
+        "how": split.how,
+    }
+
+
+def _panel_ranges(samples: PanelSamples, split: PanelSplit, code: int | None = None) -> dict:
+    """Rows and origins of each split of a panel (of one series when `code` is given)."""
+    index = samples.index
+    keep = np.ones(len(index), dtype=bool) if code is None else samples.codes == code
+    bounds = {
+        "train": index < split.validation_start,
+        "validation": (index >= split.validation_start) & (index < split.test_start),
+        "test": index >= split.test_start,
+    }
+    out = {}
+    for name, origins in (("train", split.train), ("validation", split.validation), ("test", split.test)):
+        rows = index[keep & bounds[name]]
+        origins = origins[keep[origins]]
+        entry: dict[str, Any] = {"rows": len(rows), "origins": len(origins)}
+        if len(rows):
+            entry.update({"start": rows.min().isoformat(), "end": rows.max().isoformat()})
+        if len(origins):
+            stamps = index[origins]
+            entry.update({"first_origin": stamps.min().isoformat(), "last_origin": stamps.max().isoformat()})
+        out[name] = entry
+    return out
+
+
+def _split_ranges(df: pd.DataFrame, samples: Samples | PanelSamples, split: Split | PanelSplit) -> dict:
+    if isinstance(split, PanelSplit):
+        return _panel_ranges(samples, split)
     index = samples.index
     train_end = index[split.train_last]
     validation_end = index[split.validation_last]
@@ -1074,14 +1241,17 @@ def write_evaluation(
     plot_percent_change(frame, folder / PERCENT_CHANGE_PLOT, step=1, units=_units(target))
 
 
-def _write_folder(output_dir: Path, model, frame, history, report, training_args, recipe: TrainingConfig) -> None:
+def _write_folder(output_dir: Path, model, plotted, report, training_args, recipe: TrainingConfig) -> None:
+    """Write the model folder; `plotted` is (symbol or None, backtest frame, real series) of the plots."""
+    symbol, frame, history = plotted
+    title = recipe.name if symbol is None else f"{recipe.name}, {symbol}"
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = output_dir.parent / f".{output_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         model.save_pretrained(tmp)
         (tmp / TRAINING_ARGS).write_text(json.dumps(training_args, indent=2, allow_nan=False) + "\n")
-        write_evaluation(tmp, frame, history, report, recipe.name, recipe.model.target)
+        write_evaluation(tmp, frame, history, report, title, recipe.model.target)
         (tmp / "README.md").write_text(_model_card(model, training_args, report), encoding="utf-8")
         for path in tmp.iterdir():
             path.chmod(0o644)  # a model folder is meant to be shared and served
