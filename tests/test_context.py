@@ -234,3 +234,20 @@ def test_training_keeps_the_weights_only_where_they_beat_the_baseline(daily, tmp
     steps = metrics["calibration"]["by_step"]
     assert [s["step"] for s in steps] == [1, 2, 3]
     assert all(0 <= s["coverage_before"] <= 1 and 0 <= s["coverage_after"] <= 1 for s in steps)
+
+
+def test_default_recipes_are_scale_free_and_multi_step():
+    from pathlib import Path
+
+    from lstm_forecaster.training import load_recipe
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    daily = load_recipe(configs / "default.yaml")
+    hourly = load_recipe(configs / "hourly.yaml")
+    assert daily.data == "panel" and daily.model.horizon == 7 and daily.validation_start < daily.test_start
+    assert hourly.model.horizon == 24 and Path(hourly.data).name == "Binance_BTCUSDT_1h.csv"
+    for recipe in (daily, hourly):
+        assert recipe.model.scaling == "context" and recipe.model.calibrates and recipe.loss == "pinball"
+        assert recipe.model.quantiles[0] == 0.1 and recipe.model.quantiles[-1] == 0.9
+    first = load_recipe(configs / "btc_daily_quantile.yaml")  # the first default, kept
+    assert first.model.scaling == "standard" and first.model.horizon == 1
