@@ -171,3 +171,16 @@ def test_to_dict_is_json_able(prices):
 def test_bad_input_is_a_value_error_naming_the_value(prices, call, match):
     with pytest.raises(ValueError, match=match):
         call(prices)
+
+
+def test_garch_grid_lookup_equals_simulating_every_origin(prices):
+    from dataclasses import replace
+
+    fitted = B.fit_garch(prices, 600, 4, LEVELS, simulations=2000)
+    assert fitted.grid_log_variance.size == B.GARCH_GRID_POINTS
+    origins = np.arange(599, prices.size)
+    direct = replace(fitted, grid_log_variance=np.zeros(0)).predict(prices, origins)
+    np.testing.assert_allclose(fitted.predict(prices, origins), direct, rtol=0, atol=2e-4)
+    # an origin whose variance is off the grid is simulated directly
+    narrow = fitted.with_grid(-30.0, -29.0, points=8)
+    np.testing.assert_allclose(narrow.predict(prices, origins[:5]), direct[:5], rtol=0, atol=1e-15)

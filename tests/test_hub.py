@@ -351,11 +351,11 @@ def test_push_refuses_pickles_and_incomplete_folders(hub_env, models, tmp_path, 
 
     (folder / "pytorch_model.bin").write_bytes(b"\x80\x04\x95")
     with pytest.raises(ValueError, match=r"pickled files \(pytorch_model.bin\)"):
-        push_folder(folder, f"alice/{_name('pickle')}")
+        push_folder(folder, f"alice/{_name('pickle')}", include=["pytorch_model.bin"])
     (folder / "pytorch_model.bin").unlink()
     (folder / "extra.json").write_bytes(b"\x80\x04\x95 a pickle whatever its name")
     with pytest.raises(ValueError, match=r"pickled files \(extra.json\)"):
-        check_model_folder(folder)
+        check_model_folder(folder, include=["extra.json"])
     (folder / "extra.json").unlink()
     # A safetensors header length of 640 bytes starts with the bytes of a pickle opcode: not a pickle.
     (folder / "extra.safetensors").write_bytes((640).to_bytes(8, "little") + b"{}")
@@ -495,3 +495,103 @@ def test_card_renders_from_a_folder_and_from_its_parts(models):
     assert ModelCard.load(folder / "README.md").data.library_name == "lstm-forecaster"
     with pytest.raises(ValueError, match="no config.json"):
         render_model_card(folder.parent / "missing")
+
+
+# ----- hostile folders: only the allow-list is published, symlinks never followed -------------------
+
+
+def _remote_files(repo_id: str, repo_type: str = "model") -> set[str]:
+    from huggingface_hub.hf_api import RepoFile
+
+    tree = HfApi().list_repo_tree(repo_id, repo_type=repo_type, recursive=True)
+    return {f.path for f in tree if isinstance(f, RepoFile)}
+
+
+def _everything_uploaded(repo_id: str, tmp_path: Path, repo_type: str = "model") -> bytes:
+    snapshot = Path(snapshot_download(repo_id, repo_type=repo_type, cache_dir=tmp_path / f"cache-{repo_id[-8:]}"))
+    return b"".join(p.read_bytes() for p in sorted(snapshot.rglob("*")) if p.is_file())
+
+
+def test_push_never_uploads_a_symlinked_secret_or_a_stray_env(hub_env, models, tmp_path):
+    secret = tmp_path / "secrets.txt"
+    secret.write_text("AWS_SECRET=the-secret-behind-a-link\n")
+    folder = tmp_path / "runs" / "x"
+    shutil.copytree(models["v1"], folder)
+    (folder / "notes.txt").symlink_to(secret)
+    (folder / "linked_dir").symlink_to(tmp_path, target_is_directory=True)
+    (folder / ".env").write_text("HF_TOKEN=hf_a_stray_env_file\n")
+    (folder / "scratch.ipynb").write_text("{}")
+    repo_id = f"alice/{_name('hostile')}"
+    result = push_folder(folder, repo_id)
+    skipped = dict(result.skipped)
+    assert skipped["notes.txt"] == "symlink, never followed" and skipped["linked_dir/"] == "symlink, never followed"
+    assert skipped[".env"] == "hidden file" and "allow-list" in skipped["scratch.ipynb"]
+    assert _remote_files(repo_id) - {".gitattributes"} == set(check_model_folder(folder))
+    uploaded = _everything_uploaded(repo_id, tmp_path)
+    assert b"the-secret-behind-a-link" not in uploaded and b"hf_a_stray_env_file" not in uploaded
+    # The command line says what it skipped.
+    token = hub_env.tokens["alice"]
+    out = _cli("push", str(folder), "--repo-id", repo_id, "--tag", "v2", token=token)
+    assert out.returncode == 0, out.stderr
+    assert "skipped 4 not uploaded: " in out.stdout and "notes.txt" in out.stdout and ".env (hidden file)" in out.stdout
+
+
+def test_include_pushes_named_files_and_refuses_links_and_pickles(hub_env, models, tmp_path, capsys):
+    import gzip
+    import pickle
+
+    folder = tmp_path / "model"
+    shutil.copytree(models["v1"], folder)
+    (folder / "notes.md").write_text("how I trained it\n")
+    (folder / "extra").mkdir()
+    (folder / "extra" / "a.csv").write_text("x\n1\n")
+    repo_id = f"alice/{_name('include')}"
+    token = hub_env.tokens["alice"]
+    result = _cli(
+        "push", str(folder), "--repo-id", repo_id, "--include", "notes.md", "--include", "extra/*.csv", token=token
+    )
+    assert result.returncode == 0, result.stderr
+    assert {"notes.md", "extra/a.csv"} <= _remote_files(repo_id)
+
+    line = _one_error_line(_main(capsys, "push", str(folder), "--repo-id", repo_id, "--include", "missing.txt"))
+    assert "--include missing.txt matches no file" in line
+    (folder / "link.md").symlink_to(folder / "notes.md")
+    line = _one_error_line(_main(capsys, "push", str(folder), "--repo-id", repo_id, "--include", "link.md"))
+    assert "a symlink" in line
+    (folder / "link.md").unlink()
+    line = _one_error_line(_main(capsys, "push", str(folder), "--repo-id", repo_id, "--include", "../secrets.txt"))
+    assert "inside the folder" in line
+    # Pickles by content: protocol 0 (no magic byte) under a harmless name, and gzip-compressed.
+    (folder / "table.txt").write_bytes(pickle.dumps({"weights": [1.0, 2.0]}, protocol=0))
+    with pytest.raises(ValueError, match=r"pickled files \(table.txt\)"):
+        push_folder(folder, repo_id, include=["table.txt"])
+    (folder / "table.txt").unlink()
+    (folder / "model.pkl.gz").write_bytes(gzip.compress(pickle.dumps([1, 2, 3], protocol=1)))
+    (folder / "data.gz").write_bytes(gzip.compress(pickle.dumps([1, 2, 3], protocol=0)))
+    for name in ("model.pkl.gz", "data.gz"):
+        with pytest.raises(ValueError, match=rf"pickled files \({name}\)"):
+            push_folder(folder, repo_id, include=[name])
+
+
+def test_deploy_space_stages_only_its_allow_list(hub_env, models, tmp_path):
+    space = tmp_path / "space"
+    shutil.copytree(ROOT / "space", space)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("a-secret-behind-a-space-link\n")
+    (space / "notes.txt").symlink_to(secret)
+    (space / ".env").write_text("HF_TOKEN=hf_space_env_file\n")
+    (space / "weights.bin").write_bytes(b"binary")
+    model_id = f"alice/{_name('served')}"
+    push_folder(models["v1"], model_id)
+    space_id = f"alice/{_name('demo')}"
+    result = deploy_space(space_id, model_id, space_dir=space)
+    skipped = dict(result.skipped)
+    assert skipped == {
+        "space/.env": "hidden file",
+        "space/notes.txt": "symlink, never followed",
+        "space/weights.bin": "not in the allow-list; add it with --include",
+    }
+    files = _remote_files(space_id, "space")
+    assert "app.py" in files and not {"notes.txt", ".env", "weights.bin"} & files
+    uploaded = _everything_uploaded(space_id, tmp_path, "space")
+    assert b"a-secret-behind-a-space-link" not in uploaded and b"hf_space_env_file" not in uploaded

@@ -40,12 +40,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import stats
+
+from .metrics import _check_levels
+from .returns import check_horizon, future_returns, log_prices, resolve_positions
 
 __all__ = [
     "BASELINES",
@@ -73,6 +75,12 @@ its starting value with a half-life of about 11 rows at ``lam = 0.94``)."""
 MIN_TRAIN_POINTS = 20
 """Fewest training points (per step) any fitted quantile may rest on."""
 
+GARCH_GRID_POINTS = 128
+"""Grid points of ``log s[o]`` at which the GARCH simulation is tabulated at fit time."""
+
+GARCH_GRID_MARGIN = math.log(10.0)
+"""The grid spans the training split's one-step variances widened by a factor 10 each way."""
+
 BACKCAST_ROWS = 75
 """Returns in the variance backcast, exactly as ``arch`` starts its recursions."""
 
@@ -80,91 +88,6 @@ BACKCAST_ROWS = 75
 # --------------------------------------------------------------------------------------------------
 # inputs
 # --------------------------------------------------------------------------------------------------
-
-
-def _log_prices(prices: Any) -> np.ndarray:
-    """Validate a 1-D series of strictly positive finite prices and return its logarithm."""
-    values = prices.to_numpy() if isinstance(prices, pd.Series) else prices
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"prices must be numeric; got {type(prices).__name__}.") from exc
-    if arr.ndim != 1:
-        raise ValueError(f"prices must be 1-D (one series; loop over the symbols of a panel); got shape {arr.shape}.")
-    bad = ~(np.isfinite(arr) & (arr > 0))
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"prices must be finite and strictly positive; got {arr[first]} at position {first} "
-            f"({int(bad.sum())} bad value(s))."
-        )
-    return np.log(arr)
-
-
-def _check_levels(levels: Sequence[float]) -> np.ndarray:
-    arr = np.asarray(levels, dtype=float).ravel()
-    if arr.size == 0 or not np.all((arr > 0) & (arr < 1)) or np.any(np.diff(arr) <= 0):
-        raise ValueError(f"levels must be strictly increasing numbers in (0, 1); got {list(np.ravel(levels))}.")
-    return arr
-
-
-def _check_horizon(horizon: Any) -> int:
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon must be an integer >= 1; got {horizon!r}.")
-    return int(horizon)
-
-
-def resolve_positions(prices: Any, origins: Any = None, train_end: Any = None) -> tuple[np.ndarray | None, int | None]:
-    """Turn origins and the end of the training split into row positions.
-
-    Parameters
-    ----------
-    prices : array-like or pandas.Series
-        The series. Timestamps are accepted only when it is a Series with a DatetimeIndex.
-    origins : array-like of int or of timestamps, optional
-        Origin rows (positions ``0..n-1``) or origin timestamps (each must be in the index).
-    train_end : int or timestamp, optional
-        An int is the number of training rows (``train_size``); a timestamp is the last training
-        row, inclusive.
-
-    Returns
-    -------
-    origins : numpy.ndarray of int or None
-    train_size : int or None
-    """
-    n = len(prices)
-    index = prices.index if isinstance(prices, pd.Series) and isinstance(prices.index, pd.DatetimeIndex) else None
-    pos = None
-    if origins is not None:
-        raw = np.atleast_1d(np.asarray(origins))
-        if raw.size and not np.issubdtype(raw.dtype, np.integer):
-            if index is None:
-                raise ValueError(
-                    "origins must be integer row positions unless prices is a Series with a DatetimeIndex; "
-                    f"got {raw[:3].tolist()}."
-                )
-            stamps = pd.DatetimeIndex(raw)
-            if (stamps.tz is None) != (index.tz is None):
-                raise ValueError(f"origins and the prices' index disagree on time zones ({stamps.tz} vs {index.tz}).")
-            pos = index.get_indexer(stamps)
-            if np.any(pos < 0):
-                raise ValueError(f"origin {stamps[pos < 0][0]} is not a row of prices' index.")
-        else:
-            pos = raw.astype(int)
-            if np.any((pos < 0) | (pos >= n)):
-                bad = pos[(pos < 0) | (pos >= n)][0]
-                raise ValueError(f"origin position {bad} is outside the series of {n} rows (0..{n - 1}).")
-    size = None
-    if train_end is not None:
-        if isinstance(train_end, (int, np.integer)) and not isinstance(train_end, bool):
-            size = int(train_end)
-        elif index is not None:
-            size = int(index.searchsorted(pd.Timestamp(train_end), side="right"))
-        else:
-            raise ValueError(f"train_end must be a row count unless prices has a DatetimeIndex; got {train_end!r}.")
-        if not 2 <= size <= n:
-            raise ValueError(f"the training split must hold 2..{n} rows of the series; got {size}.")
-    return pos, size
 
 
 def _check_origins(origins: Any, n: int, train_size: int, name: str) -> np.ndarray:
@@ -181,33 +104,6 @@ def _check_origins(origins: Any, n: int, train_size: int, name: str) -> np.ndarr
             f"(train_size={train_size}); origins must be >= {train_size - 1}, the last training row."
         )
     return pos
-
-
-def future_returns(prices: Any, origins: Any, horizon: int) -> np.ndarray:
-    """Realized log returns from each origin to steps ``1..horizon``.
-
-    Parameters
-    ----------
-    prices : array-like, shape (n,)
-        Strictly positive closes, oldest first.
-    origins : array-like of int, shape (m,)
-        Origin rows.
-    horizon : int
-        Number of steps ``H``.
-
-    Returns
-    -------
-    numpy.ndarray, shape (m, H)
-        ``log(p[o + h] / p[o])``; NaN where ``o + h`` is past the end of the series.
-    """
-    lp = _log_prices(prices)
-    h = _check_horizon(horizon)
-    pos, _ = resolve_positions(prices, origins)
-    target = pos[:, None] + np.arange(1, h + 1)[None, :]
-    out = np.full(target.shape, np.nan)
-    inside = target < lp.size
-    out[inside] = lp[target[inside]] - np.broadcast_to(lp[pos][:, None], target.shape)[inside]
-    return out
 
 
 def _train_h_returns(lp: np.ndarray, train_size: int, h: int, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -262,7 +158,7 @@ class _Baseline:
         numpy.ndarray, shape (m, H, L), float64
             Quantile ``levels[l]`` of ``log(p[o + h] / p[o])`` at ``[i, h - 1, l]``.
         """
-        lp = _log_prices(prices)
+        lp = log_prices(prices)
         pos = _check_origins(origins, lp.size, self.train_size, self.name)
         return self._predict(lp, pos)
 
@@ -270,9 +166,11 @@ class _Baseline:
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able parameters (arrays as nested lists), with the baseline's name."""
+        """JSON-able parameters (arrays as nested lists; lookup tables left out), with the baseline's name."""
         out = {"name": self.name}
         for key, value in asdict(self).items():
+            if key.startswith("grid_"):
+                continue
             out[key] = np.asarray(value).tolist() if isinstance(value, (np.ndarray, tuple)) else value
         return out
 
@@ -339,7 +237,7 @@ class EwmaBaseline(_Baseline):
 
     def variance(self, prices: Any, n_rows: int | None = None) -> np.ndarray:
         """One-step variance forecast ``s[t]`` of the return ``t -> t+1`` known at row ``t``, for every row."""
-        lp = _log_prices(prices)
+        lp = log_prices(prices)
         return _ewma_variance(np.diff(lp), self.lam, self.start_variance, lp.size if n_rows is None else n_rows)
 
     def _predict(self, lp: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -387,6 +285,8 @@ class GarchBaseline(_Baseline):
     seed : int
     converged : bool
         ``arch``'s optimiser reported convergence.
+    grid_log_variance, grid_quantiles : numpy.ndarray
+        Simulation only: the fitted lookup table of :meth:`with_grid` (empty: simulate every origin).
     """
 
     mu: float = 0.0
@@ -399,12 +299,14 @@ class GarchBaseline(_Baseline):
     simulations: int = 10_000
     seed: int = 0
     converged: bool = True
+    grid_log_variance: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    grid_quantiles: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)), repr=False)
 
     name = "garch"
 
     def variance(self, prices: Any, n_rows: int | None = None) -> np.ndarray:
         """One-step conditional variance ``s[t]`` of the return ``t -> t+1``, known at row ``t``."""
-        lp = _log_prices(prices)
+        lp = log_prices(prices)
         return self._variance(np.diff(lp), lp.size if n_rows is None else n_rows)
 
     def _variance(self, r: np.ndarray, n_rows: int) -> np.ndarray:
@@ -442,10 +344,38 @@ class GarchBaseline(_Baseline):
             cum = np.cumsum(self.expected_variances(s1), axis=1)
             zq = stats.t.ppf(levels, self.nu) * math.sqrt((self.nu - 2.0) / self.nu)
             return (self.mu * steps)[None, :, None] + np.sqrt(cum)[:, :, None] * zq[None, None, :]
-        z = self._std_t()
+        grid = self.grid_log_variance
+        if grid.size == 0:
+            return self.simulate_quantiles(s1)
         out = np.empty((pos.size, self.horizon, levels.size))
+        log_s1 = np.log(s1)
+        inside = (log_s1 >= grid[0]) & (log_s1 <= grid[-1])
+        for k in range(self.horizon):
+            for j in range(levels.size):
+                out[inside, k, j] = np.interp(log_s1[inside], grid, self.grid_quantiles[:, k, j])
+        out[inside] = (self.mu * steps)[None, :, None] + np.sqrt(s1[inside])[:, None, None] * out[inside]
+        if not inside.all():
+            out[~inside] = self.simulate_quantiles(s1[~inside])
+        return out
+
+    def simulate_quantiles(self, s1: np.ndarray) -> np.ndarray:
+        """Simulated quantiles of the cumulative returns given the one-step variances ``s1``.
+
+        Parameters
+        ----------
+        s1 : numpy.ndarray, shape (m,)
+            ``s[o]`` at each origin.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m, H, L)
+        """
+        levels = np.asarray(self.levels)
+        z = self._std_t()
+        s1 = np.asarray(s1, dtype=float)
+        out = np.empty((s1.size, self.horizon, levels.size))
         chunk = max(1, 2_000_000 // self.simulations)
-        for lo in range(0, pos.size, chunk):
+        for lo in range(0, s1.size, chunk):
             sig2 = np.repeat(s1[lo : lo + chunk, None], self.simulations, axis=1)
             total = np.zeros_like(sig2)
             for k in range(self.horizon):
@@ -455,6 +385,21 @@ class GarchBaseline(_Baseline):
                 sig2 = self.omega + self.alpha * e**2 + self.beta * sig2
         return out
 
+    def with_grid(self, low: float, high: float, points: int = GARCH_GRID_POINTS) -> GarchBaseline:
+        """A copy holding simulated standardized quantiles on a grid of ``log s[o]`` in ``[low, high]``.
+
+        With the grid, :meth:`predict` interpolates ``(q - h mu) / sqrt(s[o])`` linearly in
+        ``log s[o]`` (a nearly flat function; the interpolation error is far below the Monte Carlo
+        error) instead of simulating every origin, and simulates only origins off the grid. The grid
+        is fixed at fit time, so an origin's forecast still depends only on ``s[o]``.
+        """
+        grid = np.linspace(float(low), float(high), int(points))
+        s1 = np.exp(grid)
+        table = self.simulate_quantiles(s1)
+        steps = np.arange(1, self.horizon + 1)
+        table = (table - (self.mu * steps)[None, :, None]) / np.sqrt(s1)[:, None, None]
+        return replace(self, grid_log_variance=grid, grid_quantiles=table)
+
 
 # --------------------------------------------------------------------------------------------------
 # fitting
@@ -462,11 +407,11 @@ class GarchBaseline(_Baseline):
 
 
 def _prepare(prices: Any, train_size: Any, horizon: Any, levels: Sequence[float]) -> tuple[np.ndarray, int, int, tuple]:
-    lp = _log_prices(prices)
+    lp = log_prices(prices)
     _, size = resolve_positions(prices, None, train_size)
     if size is None:
         raise ValueError("train_size is required: the number of training rows (or, with a Series, the last timestamp).")
-    return lp, size, _check_horizon(horizon), tuple(float(x) for x in _check_levels(levels))
+    return lp, size, check_horizon(horizon), tuple(float(x) for x in _check_levels(levels))
 
 
 def fit_naive(prices: Any, train_size: Any, horizon: int, levels: Sequence[float]) -> NaiveBaseline:
@@ -546,7 +491,7 @@ def fit_garch(
     res = arch_model(100.0 * r, mean="Constant", vol="GARCH", p=1, q=1, dist="t").fit(disp="off")
     p = res.params
     mu = float(p["mu"]) / 100.0
-    return GarchBaseline(
+    base = GarchBaseline(
         size,
         h,
         lv,
@@ -565,6 +510,10 @@ def fit_garch(
         seed=int(seed),
         converged=bool(res.convergence_flag == 0),
     )
+    if method == "analytic":
+        return base
+    log_s = np.log(base._variance(np.diff(lp), size))
+    return base.with_grid(log_s.min() - GARCH_GRID_MARGIN, log_s.max() + GARCH_GRID_MARGIN)
 
 
 _FITTERS = {"naive": fit_naive, "constant_quantile": fit_constant_quantile, "ewma": fit_ewma, "garch": fit_garch}

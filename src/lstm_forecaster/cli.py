@@ -9,6 +9,8 @@ Examples (each works as written from a fresh clone after `make setup`):
     lstm-forecaster versions user/btc-daily
     lstm-forecaster deploy-space --space-id user/btc-demo --model-id user/btc-daily --revision v1.0
     lstm-forecaster serve    --model runs/btc --port 7860
+    lstm-forecaster export   --model runs/btc --format onnx --output out/btc-onnx
+    lstm-forecaster tune     --config configs/default.yaml --trials 40 --output runs/tuned
 
 Bad input exits with code 2 and one readable line on stderr.
 """
@@ -70,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="commit message")
     p.add_argument("--branch", help="branch to push to (default main)")
     p.add_argument("--create-pr", action="store_true", help="open a pull request instead of pushing to the branch")
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="PATTERN",
+        help="also push this file (name or glob relative to the folder; repeatable). Only the model repo's "
+        "files are pushed otherwise: config, weights, scaler, card, metrics, training args, plots",
+    )
 
     p = commands.add_parser("versions", help="tags and commits of a Hub model, newest first, with test metrics")
     p.add_argument("repo_id")
@@ -82,12 +91,40 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--space-dir", help="the Space folder to upload (default: ./space, else the source checkout's space/)"
     )
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="PATTERN",
+        help="also upload this file of the Space folder (name or glob; repeatable) beyond its source, text and image files",
+    )
 
     p = commands.add_parser("serve", help="serve the Gradio app locally")
     p.add_argument("--model", help="model folder or Hub repo id (default: MODEL_ID, else the default model)")
     p.add_argument("--revision", help="Hub revision (default: MODEL_REVISION)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--host", default="127.0.0.1")
+
+    p = commands.add_parser("tune", help="search a recipe's `search:` space with Optuna, on validation only")
+    p.add_argument("--config", required=True, help="recipe file with a search: mapping (configs/default.yaml)")
+    p.add_argument("--trials", type=int, default=40, help="trials this process runs (default 40; 0: summarize only)")
+    p.add_argument("--storage", help="SQLAlchemy URL of the study (default: sqlite:///OUTPUT/study.db)")
+    p.add_argument("--study", help="study name in the storage (default: the recipe's name)")
+    p.add_argument("--output", required=True, help="folder for the study table, best.yaml and the best model")
+    p.add_argument("--data", help="OHLCV file or Hub dataset id (default: the recipe's data, else the bundled sample)")
+    p.add_argument("--data-revision", help="revision of a Hub dataset")
+    p.add_argument(
+        "--seed", type=int, help="seed of the sampler (default: fresh; each trial trains with the recipe's seed)"
+    )
+    p.add_argument("--no-train", action="store_true", help="do not train the best recipe at the end (extra workers)")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+
+    p = commands.add_parser("export", help="export a model to ONNX (the network on scaled windows, scaler beside it)")
+    p.add_argument("--model", required=True, help="model folder or Hub repo id")
+    p.add_argument("--revision", help="Hub revision (tag, branch or commit)")
+    p.add_argument("--format", default="onnx", help="export format: onnx")
+    p.add_argument("--output", required=True, help="folder to write (written to a temp folder, then renamed)")
+    p.add_argument("--opset", type=int, default=20, help="ONNX opset, 18 to 23 (default 20)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --output folder")
     return parser
 
 
@@ -106,6 +143,14 @@ def _run(args: argparse.Namespace) -> int:
         return {"push": hub.push_command, "versions": hub.versions_command, "deploy-space": hub.deploy_space_command}[
             args.command
         ](args)
+    if args.command == "tune":
+        from .tuning import tune_command
+
+        return tune_command(args)
+    if args.command == "export":
+        from .export import export_command
+
+        return export_command(args)
     if args.command == "serve":
         from .app import serve_command
 

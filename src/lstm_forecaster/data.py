@@ -3,13 +3,19 @@
 `load_ohlcv` accepts a CSV or Parquet file, a DataFrame, a `datasets.Dataset`, or a Hub dataset id,
 and returns float64 columns `open, high, low, close, volume` (those present; `close` is required) on
 a UTC `DatetimeIndex` named `timestamp`, oldest first.
+
+Limits on what is read (a hostile file is refused before pandas parses it, in time linear in its
+header): at most `MAX_COLUMNS` columns, no name repeated, a header line of at most
+`MAX_HEADER_BYTES` bytes (`check_csv_header`).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import re
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 
@@ -20,6 +26,9 @@ OHLCV = ("open", "high", "low", "close", "volume")
 TIME_COLUMNS = ("timestamp", "datetime", "date", "time", "open_time", "unix")
 _HOUR_AM_PM = re.compile(r"^\d{4}-\d{2}-\d{2} \d{1,2}-[AP]M$")
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+MAX_COLUMNS = 256  # OHLCV exports hold 5 to 15 columns; pandas' handling of repeated names is quadratic
+MAX_HEADER_BYTES = 16_384  # the header line, in bytes (UTF-8)
 
 
 def sample_path() -> Path:
@@ -108,7 +117,46 @@ def _read_csv(raw: bytes) -> pd.DataFrame:
         text = rest
     if not text.strip():
         raise ValueError("the file has no rows")
+    check_csv_header(text)
     return pd.read_csv(io.StringIO(text))
+
+
+def check_csv_header(raw: bytes | str) -> list[str]:
+    """Refuse an absurd CSV header before it is parsed; returns the column names.
+
+    Linear in the header's length: the header line is split once with the `csv` module, whatever
+    the rest of the file holds. `raw` is the file's content from its header line on (or the whole
+    content: only the first line is read).
+
+    Raises
+    ------
+    ValueError
+        When the header line is longer than `MAX_HEADER_BYTES`, has more than `MAX_COLUMNS`
+        columns, or repeats a name.
+    """
+    if isinstance(raw, bytes):
+        end = raw.find(b"\n", 0, MAX_HEADER_BYTES + 1)
+        line = raw[: end if end >= 0 else MAX_HEADER_BYTES + 1].decode("utf-8-sig", errors="replace")
+    else:
+        end = raw.find("\n", 0, MAX_HEADER_BYTES + 1)
+        line = raw[: end if end >= 0 else MAX_HEADER_BYTES + 1]
+    if len(line.encode("utf-8")) > MAX_HEADER_BYTES:
+        raise ValueError(
+            f"the CSV header line is longer than {MAX_HEADER_BYTES:,} bytes: not an OHLCV file "
+            f"(accepted: at most {MAX_COLUMNS} columns such as timestamp, open, high, low, close, volume)"
+        )
+    names = next(csv.reader([line.rstrip("\r")]), [])
+    if len(names) > MAX_COLUMNS:
+        raise ValueError(
+            f"the CSV header has {len(names):,} columns; at most {MAX_COLUMNS} are accepted "
+            "(an OHLCV file needs timestamp, open, high, low, close, volume)"
+        )
+    counts = Counter(name.strip() for name in names)
+    repeated = [(name, n) for name, n in counts.items() if n > 1]
+    if repeated:
+        name, n = repeated[0]
+        raise ValueError(f"the CSV header repeats the column {name!r} ({n} times); give every column its own name")
+    return names
 
 
 def _read_hub_dataset(repo_id: str, *, revision: str | None, split: str) -> pd.DataFrame:
@@ -128,8 +176,41 @@ def _snake(name) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
 
 
+def _single_level_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns with one level: a MultiIndex (yfinance's `(Price, Ticker)`) loses its levels of one value."""
+    columns = df.columns
+    if not isinstance(columns, pd.MultiIndex):
+        return df
+    constant = [i for i in range(columns.nlevels) if columns.get_level_values(i).nunique() == 1]
+    varying = [i for i in range(columns.nlevels) if i not in constant]
+    if len(varying) != 1:
+        levels = ", ".join(str(name) for name in columns.names) if any(columns.names) else f"{columns.nlevels} levels"
+        raise ValueError(
+            f"the columns have several levels (a MultiIndex: {levels}) and more than one symbol or field varies; "
+            "select one symbol first, e.g. df.xs('BTC-USD', axis=1, level='Ticker')"
+        )
+    df = df.copy()
+    df.columns = columns.get_level_values(varying[0])
+    return df
+
+
+def _check_column_names(df: pd.DataFrame) -> None:
+    """No column that is read (prices, volume, time) given twice, after normalising names such as 'Close'."""
+    counts = Counter(df.columns)
+    repeated = [name for name, n in counts.items() if n > 1 and name in (*OHLCV, *TIME_COLUMNS, "adj_close")]
+    if repeated:
+        raise ValueError(
+            f"the column {repeated[0]!r} is given {counts[repeated[0]]} times (names are compared in lower "
+            "snake case); keep one"
+        )
+
+
 def _rename_columns(df: pd.DataFrame) -> pd.DataFrame:
+    df = _single_level_columns(df)
+    if len(df.columns) > MAX_COLUMNS:
+        raise ValueError(f"the data has {len(df.columns):,} columns; at most {MAX_COLUMNS} are accepted")
     df = df.rename(columns=_snake)
+    _check_column_names(df)
     if "close" not in df.columns and "adj_close" in df.columns:
         df = df.rename(columns={"adj_close": "close"})
     if "volume" not in df.columns:

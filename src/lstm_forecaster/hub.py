@@ -6,11 +6,13 @@ Examples (the token comes from `HF_TOKEN` or `hf auth login`; `HF_ENDPOINT` pick
     lstm-forecaster versions user/btc-daily
     lstm-forecaster deploy-space --space-id user/btc-demo --model-id user/btc-daily --revision v1.0
 
-A push is one commit of the model folder: `config.json`, `model.safetensors`, `scaler.json`,
-`README.md` (re-rendered from `model_card.md` with the repo id and tag, so its loading snippet is
-right), `training_args.json`, `metrics.json` and the PNG plots. The repo mirrors the folder: files of
-an older push that the folder no longer has are deleted in the same commit. An unchanged folder makes
-no commit.
+A push is one commit of the model folder's allow-list (`repo_files.py`): `config.json`,
+`model.safetensors`, `scaler.json`, `README.md` (re-rendered from `model_card.md` with the repo id and
+tag, so its loading snippet is right), `training_args.json`, `metrics.json` and the PNG plots the
+package writes, plus the files named with `--include`. Anything else (a `.env`, a notebook) and every
+symlink are skipped and reported; pickles are refused by content. The repo mirrors what is pushed:
+files of an older push that are no longer pushed are deleted in the same commit. An unchanged folder
+makes no commit.
 
 The Space contract (`deploy_space`): the uploaded Space holds the `space/` folder (`app.py`,
 `requirements.txt`, `README.md` with the Space YAML header), the `lstm_forecaster` package source at
@@ -30,7 +32,6 @@ import hashlib
 import json
 import shutil
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,19 +39,20 @@ from pathlib import Path
 from . import __version__
 from .card import CARD_NAME, data_info, headline_metrics, render_model_card, splits_info
 from .modeling import LSTMForecaster
-
-REQUIRED_FILES = (
-    "config.json",
-    "model.safetensors",
-    "scaler.json",
-    CARD_NAME,
-    "training_args.json",
-    "metrics.json",
+from .repo_files import (
+    MODEL_REPO_FILES,
+    FolderSelection,
+    copy_selection,
+    is_pickle,
+    model_repo_file,
+    select_files,
+    space_file,
 )
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".joblib", ".ckpt", ".sav")
+
+REQUIRED_FILES = MODEL_REPO_FILES
 SPACE_CONFIG_NAME = "space_config.json"
 SPACE_REQUIRED = ("app.py", "requirements.txt", "README.md")
-_IGNORED_DIRS = ("__pycache__", ".ipynb_checkpoints", "checkpoints", "checkpoint")
+__all__ = ["is_pickle"]  # re-exported: pickle detection lives in repo_files
 
 
 class HubAuthError(ValueError):
@@ -70,6 +72,8 @@ class PushResult:
         tag: The tag put on `oid`, if any.
         pr_url: The pull request, with `create_pr`.
         branch: The branch pushed to.
+        skipped: `(path, reason)` of the folder's files that were not pushed (not in the allow-list,
+            symlinks, hidden files).
     """
 
     repo_id: str
@@ -80,6 +84,7 @@ class PushResult:
     tag: str | None = None
     pr_url: str | None = None
     branch: str = "main"
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -129,52 +134,29 @@ def check_push_access(repo_id: str, token: str | None = None) -> str:
     return _api(token, write=True).whoami()["name"]
 
 
-def is_pickle(path: Path) -> bool:
-    """Whether a file is a pickle, by name or by content (pickle protocol 2+, or a torch zip archive)."""
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        return True
-    if path.suffix.lower() == ".safetensors":
-        # Starts with its header length (8 bytes, little-endian), which can look like a pickle opcode;
-        # it is checked by loading it instead.
-        return False
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return True
-    if head == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                return any(name.endswith(".pkl") for name in archive.namelist())
-        except zipfile.BadZipFile:
-            return False
-    return False
-
-
-def folder_files(folder: Path) -> list[str]:
-    """Files of a model folder that a push uploads: everything but hidden files and checkpoints."""
-    files = []
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if not path.is_file() or any(part.startswith(".") or part in _IGNORED_DIRS for part in rel.parts):
-            continue
-        files.append(rel.as_posix())
-    return files
-
-
-def check_model_folder(folder: str | Path) -> list[str]:
-    """Raise `ValueError` unless `folder` is a complete model without pickles; returns the files to push."""
+def select_model_files(folder: str | Path, include: list[str] | tuple[str, ...] = ()) -> FolderSelection:
+    """The files of a model folder a push uploads (the allow-list plus `include`) and those it skips."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"no model folder {folder}")
-    files = folder_files(folder)
-    pickles = [name for name in files if is_pickle(folder / name)]
-    if pickles:
-        raise ValueError(
-            f"{folder} holds pickled files ({', '.join(pickles)}): loading a pickle can run arbitrary code, "
-            "so it is not pushed. Keep weights in model.safetensors and the scaler in scaler.json."
-        )
+    return select_files(folder, model_repo_file, include)
+
+
+def check_model_folder(folder: str | Path, include: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Raise `ValueError` unless `folder` is a complete model without pickles; returns the files to push."""
+    return _checked_selection(Path(folder), include).files
+
+
+def _checked_selection(folder: Path, include: list[str] | tuple[str, ...]) -> FolderSelection:
+    selection = select_model_files(folder, include)
+    files = selection.files
     missing = [name for name in REQUIRED_FILES if name not in files]
     if missing:
+        links = [name for name in missing if (folder / name).is_symlink()]
+        if links:
+            raise ValueError(
+                f"{folder / links[0]} is a symlink: a push never follows links; copy the real files (cp -L) into the folder"
+            )
         raise ValueError(
             f"{folder} is not a complete model folder: missing {', '.join(missing)} "
             f"(a model folder holds {', '.join(REQUIRED_FILES)} and the PNG plots; `lstm-forecaster train` writes them)"
@@ -183,7 +165,7 @@ def check_model_folder(folder: str | Path) -> list[str]:
         raise ValueError(f"{folder} is not a complete model folder: no PNG plot")
     # The files must load: a config the package rejects or a scaler that disagrees is refused here.
     LSTMForecaster.from_pretrained(str(folder))
-    return files
+    return selection
 
 
 def _read_json(path: Path) -> dict:
@@ -247,12 +229,9 @@ def _same_model_files(api, repo_id: str, head: str, staging: Path, files: list[s
     return True
 
 
-def _stage_folder(folder: Path, files: list[str], staging: Path, repo_id: str, tag: str | None) -> None:
+def _stage_folder(folder: Path, selection: FolderSelection, staging: Path, repo_id: str, tag: str | None) -> None:
     """Copy the files to push into `staging`, with the card re-rendered for `repo_id` and `tag`."""
-    for name in files:
-        target = staging / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(folder / name, target)
+    copy_selection(folder, selection, staging)
     (staging / CARD_NAME).write_text(render_model_card(folder, repo_id=repo_id, revision=tag), encoding="utf-8")
 
 
@@ -266,6 +245,7 @@ def push_folder(
     message: str | None = None,
     branch: str | None = None,
     create_pr: bool = False,
+    include: list[str] | tuple[str, ...] = (),
     token: str | None = None,
 ) -> PushResult:
     """Push a trained model folder to a Hub model repo as one commit, and tag it.
@@ -284,16 +264,20 @@ def push_folder(
         Branch to push to (created from the default branch if missing); default `main`.
     create_pr : bool
         Open a pull request with the commit instead of pushing to the branch.
+    include : list of str
+        Further files to push, by name or glob pattern relative to `folder` (`notes.md`,
+        `plots/*.png`); only the model repo's allow-list is pushed otherwise.
     token : str, optional
         Default: `HF_TOKEN` or the huggingface_hub login.
 
     Returns
     -------
     PushResult
-        The commit (the existing head and `changed=False` when the folder was already there).
+        The commit (the existing head and `changed=False` when the folder was already there), and
+        the files skipped.
     """
     folder = Path(folder)
-    files = check_model_folder(folder)
+    selection = _checked_selection(folder, include)
     if tag and create_pr:
         raise ValueError("--tag with --create-pr: tag the commit after the pull request is merged")
     api = _api(token, write=True)
@@ -314,8 +298,8 @@ def push_folder(
     title = message or default_commit_message(folder)
     with tempfile.TemporaryDirectory(prefix="lstm-forecaster-push-") as tmp:
         staging = Path(tmp)
-        _stage_folder(folder, files, staging, repo_id, tag)
-        if head and not tag and not create_pr and _same_model_files(api, repo_id, head, staging, files):
+        _stage_folder(folder, selection, staging, repo_id, tag)
+        if head and not tag and not create_pr and _same_model_files(api, repo_id, head, staging, selection.files):
             return PushResult(
                 repo_id=repo_id,
                 oid=head,
@@ -323,6 +307,7 @@ def push_folder(
                 commit_message=api.list_repo_commits(repo_id, revision=head)[0].title,
                 changed=False,
                 branch=branch,
+                skipped=selection.skipped,
             )
         info = api.upload_folder(
             repo_id=repo_id,
@@ -347,6 +332,7 @@ def push_folder(
         tag=tag,
         pr_url=info.pr_url,
         branch=branch,
+        skipped=selection.skipped,
     )
 
 
@@ -439,17 +425,29 @@ def package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
-def _copy_tree(source: Path, target: Path) -> None:
-    shutil.copytree(
-        source,
-        target,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*", "space_config.json", "flagged", ".gradio"),
-        dirs_exist_ok=True,
-    )
+def _space_file(rel: str) -> bool:
+    return space_file(rel) and rel != SPACE_CONFIG_NAME and rel.split("/")[0] not in ("flagged", "lstm_forecaster")
 
 
-def stage_space(staging: Path, model_id: str, revision: str | None, space_dir: str | Path | None = None) -> None:
-    """Lay out a Space in `staging`: `space/`, the package source and `space_config.json`."""
+def _copy_tree(source: Path, target: Path, include: list[str] | tuple[str, ...] = (), allowed=_space_file) -> list:
+    """Copy the Space allow-list of `source` (plus `include`) into `target`; returns what was skipped."""
+    selection = select_files(source, allowed, include)
+    copy_selection(source, selection, target)
+    return [(f"{source.name}/{path}", reason) for path, reason in selection.skipped]
+
+
+def stage_space(
+    staging: Path,
+    model_id: str,
+    revision: str | None,
+    space_dir: str | Path | None = None,
+    include: list[str] | tuple[str, ...] = (),
+) -> list[tuple[str, str]]:
+    """Lay out a Space in `staging`: `space/`, the package source and `space_config.json`.
+
+    Only the Space allow-list is staged (`repo_files.SPACE_SUFFIXES`, plus `include`, relative to
+    `space_dir`); symlinks are never followed. Returns `(path, reason)` of what was skipped.
+    """
     from huggingface_hub import SpaceCard
 
     space_dir = Path(space_dir) if space_dir else default_space_dir()
@@ -458,11 +456,14 @@ def stage_space(staging: Path, model_id: str, revision: str | None, space_dir: s
         raise ValueError(
             f"{space_dir} is not a Space folder: missing {', '.join(missing)} (expected {', '.join(SPACE_REQUIRED)})"
         )
-    _copy_tree(space_dir, staging)
+    links = [name for name in SPACE_REQUIRED if (space_dir / name).is_symlink()]
+    if links:
+        raise ValueError(f"{space_dir / links[0]} is a symlink: deploy-space never follows links; copy the real file")
+    skipped = _copy_tree(space_dir, staging, include)
     package = staging / "lstm_forecaster"
     if package.exists():
         shutil.rmtree(package)
-    _copy_tree(package_dir(), package)
+    skipped += _copy_tree(package_dir(), package, allowed=space_file)
     if not (package / "model_card.md").is_file():
         from .card import model_card_template
 
@@ -476,6 +477,7 @@ def stage_space(staging: Path, model_id: str, revision: str | None, space_dir: s
         )
     card.data.models = [model_id]
     card.save(staging / "README.md")
+    return [item for item in skipped if not item[0].endswith(("__pycache__/", ".pyc"))]
 
 
 @dataclass
@@ -489,6 +491,7 @@ class DeployResult:
     changed: bool
     model_id: str
     revision: str | None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def deploy_space(
@@ -498,6 +501,7 @@ def deploy_space(
     *,
     private: bool = False,
     space_dir: str | Path | None = None,
+    include: list[str] | tuple[str, ...] = (),
     token: str | None = None,
 ) -> DeployResult:
     """Create (or update) a Gradio Space serving `model_id` at `revision`, in one commit.
@@ -514,7 +518,7 @@ def deploy_space(
         head = None
     with tempfile.TemporaryDirectory(prefix="lstm-forecaster-space-") as tmp:
         staging = Path(tmp)
-        stage_space(staging, model_id, revision, space_dir)
+        skipped = stage_space(staging, model_id, revision, space_dir, include)
         info = api.upload_folder(
             repo_id=space_id,
             repo_type="space",
@@ -532,6 +536,7 @@ def deploy_space(
         changed=info.oid != head,
         model_id=model_id,
         revision=revision,
+        skipped=skipped,
     )
 
 
@@ -549,6 +554,7 @@ def push_command(args: argparse.Namespace) -> int:
         message=args.message,
         branch=args.branch,
         create_pr=args.create_pr,
+        include=args.include or (),
     )
     print(describe_push(result))
     return 0
@@ -570,6 +576,9 @@ def describe_push(result: PushResult) -> str:
     if result.tag:
         lines.append(f"tagged {result.oid[:8]} as {result.tag}")
     lines.append(result.commit_url)
+    skipped = FolderSelection(skipped=result.skipped).describe_skipped()
+    if skipped:
+        lines.append(skipped)
     return "\n".join(lines)
 
 
@@ -588,9 +597,13 @@ def deploy_space_command(args: argparse.Namespace) -> int:
         args.revision,
         private=args.private,
         space_dir=getattr(args, "space_dir", None),
+        include=getattr(args, "include", None) or (),
     )
     state = "deployed" if result.changed else "no changes: already deployed"
     print(f"{state} {result.space_id} serving {result.model_id}" + (f"@{result.revision}" if result.revision else ""))
     print(f"commit {result.oid}")
     print(result.url)
+    skipped = FolderSelection(skipped=result.skipped).describe_skipped()
+    if skipped:
+        print(skipped)
     return 0

@@ -314,6 +314,8 @@ def load_recipe(path: str | Path) -> TrainingConfig:
         values = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ValueError(f"cannot read recipe {path}: {str(e).splitlines()[0]}") from e
+    if isinstance(values, dict):
+        values = {k: v for k, v in values.items() if k != "search"}  # the search space of `lstm-forecaster tune`
     try:
         return recipe_from_dict(values)
     except ValueError as e:
@@ -813,6 +815,7 @@ def train(
     progress: bool | None = None,
     evaluate_split: str = "test",
     recipe_file: str | None = None,
+    on_epoch=None,
 ) -> Path:
     """Train a recipe and write a complete model folder.
 
@@ -842,6 +845,10 @@ def train(
         split instead, for choosing a recipe without looking at the test split.
     recipe_file : str, optional
         The recipe's file name, recorded in `training_args.json`.
+    on_epoch : callable, optional
+        Called on every process after each epoch with that epoch's `history` entry (`epoch`,
+        `train_loss`, `val_loss`, ...); an exception it raises stops training and propagates (the
+        tuner reports the validation loss to Optuna here and prunes a bad trial).
 
     Returns
     -------
@@ -1002,6 +1009,8 @@ def train(
                 }
                 save_checkpoint(state_dir, raw_model, optimizer, best_state, shuffle, meta)
             accelerator.wait_for_everyone()
+            if on_epoch is not None:
+                on_epoch(history[-1])
             if recipe.patience and bad_epochs >= recipe.patience:
                 stopped_early = True
                 break
