@@ -234,6 +234,13 @@ def test_training_keeps_the_weights_only_where_they_beat_the_baseline(daily, tmp
     steps = metrics["calibration"]["by_step"]
     assert [s["step"] for s in steps] == [1, 2, 3]
     assert all(0 <= s["coverage_before"] <= 1 and 0 <= s["coverage_after"] <= 1 for s in steps)
+    # Plots and card per step: the farthest step has its own plot, the card a per-step table.
+    assert (folder / "forecast.png").is_file() and (folder / "forecast_step3.png").is_file()
+    card = (folder / "README.md").read_text()
+    assert "### Per step, before and after calibration" in card and "forecast_step3.png" in card
+    first = steps[0]
+    assert f"| 1 | {first['n']} | {first['coverage_before']:.1%} -> {first['coverage_after']:.1%} |" in card
+    assert ("is the\nbaseline" in card) == (args["kept"] == "baseline")
 
 
 def test_default_recipes_are_scale_free_and_multi_step():

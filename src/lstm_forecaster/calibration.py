@@ -166,8 +166,9 @@ def calibration_report(raw_frame, frame, config) -> dict:
     -------
     dict
         `method`, `window`, `nominal_coverage` (between the lowest and highest level) and `by_step`:
-        per step `coverage_before`, `coverage_after`, `pinball_before`, `pinball_after` (price
-        units), with `coverage_50_before`/`_after` when the levels hold 0.25 and 0.75.
+        per step `coverage_before`, `coverage_after`, `pinball_before`, `pinball_after` (of log
+        returns from the origin's close, so assets at any price level pool), with
+        `coverage_50_before`/`_after` when the levels hold 0.25 and 0.75.
     """
     from .configuration import quantile_column
 
@@ -183,7 +184,10 @@ def calibration_report(raw_frame, frame, config) -> dict:
             entry[f"coverage_{suffix}"] = _coverage(actual, part[names[0]].to_numpy(), part[names[-1]].to_numpy())
             if len(inner) == 2:
                 entry[f"coverage_50_{suffix}"] = _coverage(actual, part[inner[0]].to_numpy(), part[inner[1]].to_numpy())
-            entry[f"pinball_{suffix}"] = _pinball(actual, part[names].to_numpy(dtype="float64"), levels)
+            base = part["base"].to_numpy(dtype="float64")
+            entry[f"pinball_{suffix}"] = _pinball(
+                np.log(actual / base), np.log(part[names].to_numpy(dtype="float64") / base[:, None]), levels
+            )
         by_step.append(entry)
     return {
         "method": config.calibration,

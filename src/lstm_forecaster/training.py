@@ -1236,7 +1236,8 @@ def _units(target: str) -> str:
 def write_evaluation(
     folder: Path, frame: pd.DataFrame, history: pd.Series, report: dict, title: str, target: str
 ) -> None:
-    """Write `metrics.json`, `forecast.png` and `percent_change.png` into an existing folder."""
+    """Write `metrics.json`, `forecast.png`, `percent_change.png` and, for several steps, the forecast
+    plot of the farthest step (`forecast_step{H}.png`) into an existing folder."""
     from .evaluation import plot_forecast, plot_percent_change
 
     (folder / METRICS).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
@@ -1248,6 +1249,21 @@ def write_evaluation(
         units=_units(target),
     )
     plot_percent_change(frame, folder / PERCENT_CHANGE_PLOT, step=1, units=_units(target))
+    last = int(frame["step"].max())
+    if last > 1:  # the farthest step too: multi-step models are shown at steps 1 and H
+        plot_forecast(
+            frame,
+            history,
+            folder / last_step_plot(last),
+            step=last,
+            title=f"{title}: forecast vs actual {last} steps ahead ({report['split']} split)",
+            units=_units(target),
+        )
+
+
+def last_step_plot(horizon: int) -> str:
+    """File name of the forecast plot at the farthest step of a multi-step model."""
+    return f"forecast_step{horizon}.png"
 
 
 def _write_folder(output_dir: Path, model, plotted, report, training_args, recipe: TrainingConfig) -> None:
@@ -1288,7 +1304,8 @@ def _model_card(model: LSTMForecaster, training_args: dict, report: dict) -> str
         "config": model.config,
         "training_args": training_args,
         "metrics": report,
-        "plots": [FORECAST_PLOT, PERCENT_CHANGE_PLOT],
+        "plots": [FORECAST_PLOT, PERCENT_CHANGE_PLOT]
+        + ([last_step_plot(model.config.horizon)] if model.config.horizon > 1 else []),
     }
     return render_model_card(parts)
 
