@@ -199,6 +199,19 @@ def held_out_report(metrics: dict | None) -> dict | None:
 def headline_metrics(metrics: dict | None) -> dict[str, float | None] | None:
     """Held-out MAE, RMSE and MASE of the model and of the naive last-value forecast, from a `metrics.json`."""
     report = held_out_report(metrics)
+    if report is None and isinstance(metrics, dict) and metrics.get("panel"):
+        # A panel's errors are in each asset's own units: only the pooled, unit-free ratios head it.
+        pooled = metrics.get("pooled") or {}
+        return {
+            "model_mae": None,
+            "model_rmse": None,
+            "model_mase": (pooled.get("mase") or {}).get("model"),
+            "naive_mae": None,
+            "naive_rmse": None,
+            "naive_mase": (pooled.get("mase") or {}).get("naive_last"),
+            "direction_accuracy": pooled.get("direction_accuracy"),
+            "split": metrics.get("split", "test"),
+        }
     if report is None:
         return None
     model = report["models"].get("model", {})

@@ -182,7 +182,10 @@ def load_panel(source, *, revision: str | None = None, split: str = "train") -> 
 
 def panel_from_table(source, raw: pd.DataFrame) -> pd.DataFrame:
     """A panel from one table already read from `source`, whose `symbol` column names several series."""
-    return _assemble(_read_parts(source, 0, raw=raw))
+    panel = _assemble(_read_parts(source, 0, raw=raw))
+    if raw.attrs.get("hub_dataset"):  # one Hub dataset: recorded, and reloaded, as such
+        panel.attrs["hub_dataset"] = dict(raw.attrs["hub_dataset"])
+    return panel
 
 
 def _expand(source) -> list:
@@ -404,7 +407,7 @@ class PanelSamples:
         self.features = np.ascontiguousarray(np.concatenate([s.features for s in series]))
         self.targets = np.concatenate([s.targets for s in series])
         self.base = np.concatenate([s.base for s in series])
-        stamps = np.concatenate([s.index.values for s in series])  # UTC, naive
+        stamps = np.concatenate([_utc_values(s.index) for s in series])
         self.index = pd.DatetimeIndex(stamps, name="timestamp").tz_localize("UTC")
         self._windows = sliding_windows(self.features, context_length)
 
@@ -455,6 +458,11 @@ class PanelSamples:
         return np.asarray(self.symbols, dtype=object)[self.codes[np.asarray(rows, dtype=np.int64)]]
 
 
+def _utc_values(index: pd.DatetimeIndex) -> np.ndarray:
+    """UTC timestamps as naive datetime64 values (sortable, subtractable)."""
+    return index.tz_convert("UTC").tz_convert(None).to_numpy() if index.tz is not None else index.to_numpy()
+
+
 def samples_for(df: pd.DataFrame, config, need_targets: bool = True) -> Samples | PanelSamples:
     """`Samples` of a single-series frame, or `PanelSamples` of a panel, for an `LSTMForecasterConfig`."""
     c = config
@@ -468,7 +476,7 @@ def check_gaps(frame: pd.DataFrame, symbol: str, context_length: int) -> None:
     if len(frame) < 2:
         return
     step = infer_step(frame.index)
-    gaps = np.diff(frame.index.values) / step.to_timedelta64()
+    gaps = np.diff(_utc_values(frame.index)) / step.to_timedelta64()
     bad = np.flatnonzero(gaps > context_length)
     if bad.size:
         row = int(bad[0]) + 1
@@ -510,7 +518,7 @@ def pooled_cut_dates(
     rows the next ones up to `round(n * (train + validation))`. For one series these are the cuts of
     `chronological_split`.
     """
-    stamps = np.sort(timestamps.to_numpy())
+    stamps = np.sort(_utc_values(pd.DatetimeIndex(timestamps)))
     n = len(stamps)
     train_end = stamps[max(int(round(n * train_fraction)) - 1, 0)]
     validation_end = stamps[max(int(round(n * (train_fraction + validation_fraction))) - 1, 0)]

@@ -1389,6 +1389,11 @@ def recorded_data(training_args: dict, data=None, data_revision: str | None = No
     kind, source = recorded.get("kind"), recorded.get("source")
     if kind == "sample":
         return load_ohlcv(sample_path())
+    if kind == "panel":
+        return load_ohlcv(panel_path())
+    if kind == "files" and source:
+        _warn_changed(recorded.get("sources") or [])
+        return load_ohlcv(source)
     if kind == "hub":
         hub = recorded.get("hub_dataset") or {}
         return load_ohlcv(source, revision=hub.get("revision"), split=hub.get("split") or "train")
@@ -1405,9 +1410,23 @@ def recorded_data(training_args: dict, data=None, data_revision: str | None = No
     raise ValueError("the model's training data was not recorded as a file or Hub dataset; pass --data")
 
 
+def _warn_changed(sources: list[dict]) -> None:
+    for record in sources:
+        path = Path(str(record.get("source")))
+        if record.get("sha256") and path.is_file() and file_sha256(path) != record["sha256"]:
+            print(
+                f"warning: {path} changed since training (sha256 differs); evaluating on it as it is now",
+                file=sys.stderr,
+            )
+
+
 @dataclass
 class HeldOutEvaluation:
-    """What `evaluate_model` measured: the report, the backtest frame, the real series and the model."""
+    """What `evaluate_model` measured: the report, the backtest frame, the real series and the model.
+
+    For a panel model, `frame` and `history` are those of the asset the plots show (the one with the
+    most test points); the report covers every asset.
+    """
 
     report: dict
     frame: pd.DataFrame
@@ -1436,6 +1455,17 @@ def evaluate_model(
     training_args = read_training_args(model_id, revision)
     recipe = training_args.get("recipe_config") or {}
     df = select_rows(recorded_data(training_args, data, data_revision), recipe.get("start"), recipe.get("end"))
+    dates = training_args.get("split_dates")
+    if isinstance(dates, dict):
+        if not is_panel(df):
+            raise ValueError(
+                f"{model_id} was trained on a panel (several series cut at {dates.get('test_start')}); "
+                "pass a panel as --data: several files, a folder, a glob or a table with a symbol column"
+            )
+        samples = model.samples(df)
+        split = date_split(samples, dates["validation_start"], dates["test_start"], how=dates.get("how", "dates"))
+        _, report, (_, frame, history) = _evaluate_panel(model, df, samples, split, "test")
+        return HeldOutEvaluation({"split": "test", **report}, frame, history, model)
     splits = training_args["splits"]
     try:
         first_origin = pd.Timestamp(splits["test"]["first_origin"])
