@@ -12,6 +12,7 @@ Examples
 --------
     # while designing: the validation split only
     python benchmarks/bars.py --config configs/default.yaml --split validation --leave-out DOGEUSDT
+    python benchmarks/bars.py --config configs/hourly.yaml --split validation
     # once, for the final recipe: the test split (record the read in docs/recipes.md)
     python benchmarks/bars.py --config configs/default.yaml --split test --leave-out DOGEUSDT --json runs/bars.json
 """
@@ -30,9 +31,11 @@ import pandas as pd
 from lstm_forecaster import LSTMForecaster
 from lstm_forecaster.baselines import baseline_quantiles
 from lstm_forecaster.configuration import quantile_column
+from lstm_forecaster.panel import is_panel
 from lstm_forecaster.training import load_recipe, load_training_data, train
 
 BASELINES = ("ewma", "garch")
+CUTS = ("validation_start", "test_start")
 
 
 def pinball(actual: np.ndarray, predicted: np.ndarray, levels: np.ndarray) -> float:
@@ -116,7 +119,8 @@ def table(assets: dict, steps: list[int]) -> str:
 def score_model(folder: Path, panel: pd.DataFrame, symbols: list[str], split: str) -> dict:
     model = LSTMForecaster.from_pretrained(folder)
     args = json.loads((folder / "training_args.json").read_text())
-    dates = args["split_dates"]
+    # A panel records its cut dates; one series its splits' first rows.
+    dates = args.get("split_dates") or {name: args["splits"][name.split("_")[0]]["start"] for name in CUTS}
     validation_start = pd.Timestamp(dates["validation_start"])
     test_start = pd.Timestamp(dates["test_start"])
     assets = {}
@@ -138,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     recipe = load_recipe(args.config)
     panel, _ = load_training_data(recipe)
+    if not is_panel(panel):  # one series (the hourly recipe): a panel of one symbol
+        panel = pd.concat({recipe.name: panel}, names=["symbol"])
     symbols = list(dict.fromkeys(panel.index.get_level_values("symbol")))
     out = Path(args.output)
     started = time.perf_counter()
