@@ -11,7 +11,7 @@ from lstm_forecaster import LSTMForecaster, LSTMForecasterConfig, Scaler, load_o
 from lstm_forecaster.calibration import MIN_ORIGINS, calibrate_quantiles
 from lstm_forecaster.data import Samples
 from lstm_forecaster.scaling import CONTEXT_DECAY, context_target_scale
-from lstm_forecaster.training import WindowBatches, fit_baseline, recipe_from_dict, train
+from lstm_forecaster.training import WindowBatches, evaluate_model, fit_baseline, recipe_from_dict, train
 
 LEVELS = [0.1, 0.25, 0.5, 0.75, 0.9]
 FEATURES = ["log_return", "log_range", "close", "ema_7", "volume", "volume_ratio_14", "rsi_14", "macd_hist"]
@@ -241,6 +241,8 @@ def test_training_keeps_the_weights_only_where_they_beat_the_baseline(daily, tmp
     first = steps[0]
     assert f"| 1 | {first['n']} | {first['coverage_before']:.1%} -> {first['coverage_after']:.1%} |" in card
     assert ("is the\nbaseline" in card) == (args["kept"] == "baseline")
+    # `evaluate` recomputes the same report, the calibration before/after and `kept` included.
+    assert evaluate_model(folder, data=daily).report == metrics
 
 
 def test_default_recipes_are_scale_free_and_multi_step():

@@ -1025,8 +1025,6 @@ def train(
         if not accelerator.is_main_process:
             accelerator.wait_for_everyone()
             return output_dir
-        from .calibration import calibration_report
-
         if isinstance(split, PanelSplit):
             frame, report, plotted = _evaluate_panel(model, df, samples, split, evaluate_split)
             raw_frame = model.backtest(
@@ -1048,10 +1046,7 @@ def train(
             report = evaluate_backtest(frame, history_series, index[split.train_last], config.quantiles)
             plotted = (None, frame, history_series)
         report = {"split": evaluate_split, **report}
-        if baseline_val is not None:
-            report["kept"] = kept
-        if config.calibrates:
-            report["calibration"] = calibration_report(raw_frame, frame, config)
+        report.update(model_extras(model, frame, raw_frame, kept if baseline_val is not None else None))
 
         # 6. the model folder, written whole then renamed
         training_args = {
@@ -1464,8 +1459,10 @@ def evaluate_model(
             )
         samples = model.samples(df)
         split = date_split(samples, dates["validation_start"], dates["test_start"], how=dates.get("how", "dates"))
-        _, report, (_, frame, history) = _evaluate_panel(model, df, samples, split, "test")
-        return HeldOutEvaluation({"split": "test", **report}, frame, history, model)
+        full, report, (_, frame, history) = _evaluate_panel(model, df, samples, split, "test")
+        raw = model.backtest(df, samples=samples, origins=split.test, calibrate=False)
+        report = {"split": "test", **report, **model_extras(model, full, raw, training_args.get("kept"))}
+        return HeldOutEvaluation(report, frame, history, model)
     splits = training_args["splits"]
     try:
         first_origin = pd.Timestamp(splits["test"]["first_origin"])
@@ -1485,7 +1482,20 @@ def evaluate_model(
         raise ValueError(f"no complete test forecast from {first_origin} in the data (ends {df.index[-1]})")
     history = df["volume" if model.config.target == "volume" else "close"]
     report = {"split": "test", **evaluate_backtest(frame, history, train_end, model.config.quantiles)}
+    raw = model.backtest(df, start=first_origin, calibrate=False)
+    report.update(model_extras(model, frame, raw, training_args.get("kept")))
     return HeldOutEvaluation(report, frame, history, model)
+
+
+def model_extras(model: LSTMForecaster, frame: pd.DataFrame, raw_frame: pd.DataFrame, kept: str | None) -> dict:
+    """What `metrics.json` adds for scale-free and calibrated models: `kept` (`baseline` or `trained`,
+    for `context` scaling) and `calibration` (coverage and pinball per step before and after)."""
+    from .calibration import calibration_report
+
+    out: dict[str, Any] = {} if kept is None else {"kept": kept}
+    if model.config.calibrates:
+        out["calibration"] = calibration_report(raw_frame, frame, model.config)
+    return out
 
 
 def write_evaluation_folder(output: str | Path, frame, history, report: dict, title: str, target: str) -> Path:
