@@ -147,8 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     symbols = list(dict.fromkeys(panel.index.get_level_values("symbol")))
     out = Path(args.output)
     started = time.perf_counter()
-    report = {"config": args.config, "split": args.split, "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    folder = train(recipe, out / "all", overwrite=True, evaluate_split=args.split, progress=False, recipe_file=args.config)
+    report = {
+        "config": args.config,
+        "split": args.split,
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    folder = train(
+        recipe, out / "all", overwrite=True, evaluate_split=args.split, progress=False, recipe_file=args.config
+    )
     report["all"] = score_model(folder, panel, symbols, args.split)
     if args.leave_out:
         if args.leave_out not in symbols:

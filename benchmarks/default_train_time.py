@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_default_over_first": median["default"] / median["first default"],
     }
     for name in RECIPES:
-        print(f"{name:14s} median {median[name]:6.1f} s over {args.repeats} runs ({epochs[name]} epochs), runs: "
-              + ", ".join(f"{s:.1f}" for s in seconds[name]))
+        print(
+            f"{name:14s} median {median[name]:6.1f} s over {args.repeats} runs ({epochs[name]} epochs), runs: "
+            + ", ".join(f"{s:.1f}" for s in seconds[name])
+        )
     print(f"default / first default: {result['ratio_default_over_first']:.2f}x; under 120 s: {median['default'] < 120}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

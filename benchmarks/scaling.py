@@ -117,7 +117,9 @@ def worker(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="rows of each run")
-    parser.add_argument("--config", default=str(common.ROOT / "configs" / "btc_daily_quantile.yaml"), help="the recipe to train")
+    parser.add_argument(
+        "--config", default=str(common.ROOT / "configs" / "btc_daily_quantile.yaml"), help="the recipe to train"
+    )
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override top-level recipe keys")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run (early stopping off)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each size, interleaved")

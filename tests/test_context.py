@@ -9,8 +9,7 @@ import torch
 
 from lstm_forecaster import LSTMForecaster, LSTMForecasterConfig, Scaler, load_ohlcv, sample_path
 from lstm_forecaster.calibration import MIN_ORIGINS, calibrate_quantiles
-from lstm_forecaster.data import Samples
-from lstm_forecaster.scaling import CONTEXT_DECAY, context_target_scale
+from lstm_forecaster.scaling import CONTEXT_DECAY
 from lstm_forecaster.training import WindowBatches, evaluate_model, fit_baseline, recipe_from_dict, train
 
 LEVELS = [0.1, 0.25, 0.5, 0.75, 0.9]

@@ -471,7 +471,9 @@ def _calibration_rows(metrics, config: LSTMForecasterConfig) -> dict | None:
                 s["step"],
                 _fmt(s["n"]),
                 f"{s['coverage_before']:.1%} -> {s['coverage_after']:.1%}",
-                f"{s['coverage_50_before']:.1%} -> {s['coverage_50_after']:.1%}" if "coverage_50_before" in s else "n/a",
+                f"{s['coverage_50_before']:.1%} -> {s['coverage_50_after']:.1%}"
+                if "coverage_50_before" in s
+                else "n/a",
                 f"{s['pinball_before']:.5f} -> {s['pinball_after']:.5f}",
             )
         )

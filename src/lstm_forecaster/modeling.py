@@ -314,7 +314,9 @@ class LSTMForecaster(
         if is_panel(df):
             samples = self.samples(df, need_targets=False)
             last = samples.last_origins()
-            values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(-1, self.config.num_outputs)
+            values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(
+                -1, self.config.num_outputs
+            )
             step = infer_step(samples.series[0].index)
             stamps = [samples.index[row] + step * k for row in last for k in range(1, horizon + 1)]
             index = pd.MultiIndex.from_arrays(

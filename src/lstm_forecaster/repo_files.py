@@ -25,8 +25,8 @@ import fnmatch
 import io
 import lzma
 import os
-import re
 import pickletools
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
