@@ -477,7 +477,7 @@ def _calibration_rows(metrics, config: LSTMForecasterConfig) -> dict | None:
                 f"{s['pinball_before']:.5f} -> {s['pinball_after']:.5f}",
             )
         )
-    return {"window": report["window"], "nominal": f"{report['nominal_coverage']:.0%}", "rows": rows}
+    return {"window": report["window"], "nominal": f"{100 * report['nominal_coverage']:.0f} %", "rows": rows}
 
 
 def card_context(parts: dict, *, repo_id: str | None = None, revision: str | None = None) -> dict:
