@@ -1299,8 +1299,10 @@ def _model_card(model: LSTMForecaster, training_args: dict, report: dict) -> str
         "config": model.config,
         "training_args": training_args,
         "metrics": report,
-        "plots": [FORECAST_PLOT, PERCENT_CHANGE_PLOT]
-        + ([last_step_plot(model.config.horizon)] if model.config.horizon > 1 else []),
+        "plots": sorted(  # the order render_model_card finds them in a folder
+            [FORECAST_PLOT, PERCENT_CHANGE_PLOT]
+            + ([last_step_plot(model.config.horizon)] if model.config.horizon > 1 else [])
+        ),
     }
     return render_model_card(parts)
 
