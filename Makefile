@@ -67,6 +67,7 @@ bench: setup
 bench-run: bench
 	$(BIN)/python benchmarks/train_throughput.py --threads 1
 	$(BIN)/python benchmarks/predict_latency.py --threads 1
+	$(BIN)/python benchmarks/export_latency.py --threads 1
 	.venv-bench/bin/python benchmarks/peers.py --epochs 5 --repeats 5 --threads 1
 	.venv-bench/bin/python benchmarks/scaling.py --threads 1
 	.venv-bench/bin/python benchmarks/accuracy.py --threads 1

@@ -24,6 +24,7 @@ import json
 import os
 from pathlib import Path
 
+from lstm_forecaster import guards
 from lstm_forecaster.app import build_demo
 
 SPACE_CONFIG = Path(__file__).resolve().parent / "space_config.json"
@@ -49,4 +50,5 @@ def space_model() -> tuple[str | None, str | None]:
 demo = build_demo(*space_model())
 
 if __name__ == "__main__":
-    demo.launch()
+    # The MCP server serves the forecast as the tool `forecast` at /gradio_api/mcp/ (README: the Space's API).
+    demo.launch(mcp_server=True, max_file_size=guards.MAX_UPLOAD_BYTES)

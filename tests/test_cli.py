@@ -81,6 +81,23 @@ def test_predict_writes_csv_in_price_units(model_dir, work, capsys):
     assert (frame["q0.1"] <= frame["q0.5"]).all() and (frame["q0.5"] <= frame["q0.9"]).all()
 
 
+def test_predict_prints_the_guards_warnings_on_stderr_and_drops_a_forming_candle(model_dir, work, tmp_path, capsys):
+    df = load_ohlcv(work / "btc.csv")
+    df.iloc[-1, df.columns.get_loc("volume")] /= 1000
+    forming = tmp_path / "forming.csv"
+    df.to_csv(forming)
+    assert main(["predict", "--model", str(model_dir), "--data", str(forming), "--horizon", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "looks incomplete" in captured.err and all(
+        line.startswith("warning: ") for line in captured.err.splitlines()
+    )
+    assert pd.read_csv(io.StringIO(captured.out), index_col=0).index[0] == "2024-04-01T00:00:00Z"
+    assert main(["predict", "--model", str(model_dir), "--data", str(forming), "--drop-incomplete"]) == 0
+    captured = capsys.readouterr()
+    assert "it was dropped" in captured.err
+    assert pd.read_csv(io.StringIO(captured.out), index_col=0).index[0] == "2024-03-31T00:00:00Z"
+
+
 def test_epochs_and_seed_overrides(work, tmp_path, capsys):
     out = tmp_path / "one_epoch"
     argv = ["train", "--config", str(work / "tiny.yaml"), "--output", str(out), "--data", str(work / "btc.csv")]

@@ -24,6 +24,7 @@ CASES = {
     "lstm-bidirectional-median-at-last": dict(
         cell="lstm", bidirectional=True, hidden_size=5, num_layers=2, quantiles=[0.1, 0.5, 0.9], median_at_last=True
     ),
+    "gru-attention-quantiles": dict(cell="gru", hidden_size=6, num_layers=2, quantiles=[0.1, 0.9], head="attention"),
 }
 
 

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from conftest_hub import point_clients_at
 from huggingface_hub import HfApi, ModelCard, hf_hub_download, metadata_load, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from lstm_forecaster import LSTMForecaster, load_ohlcv, sample_path
+from lstm_forecaster import LSTMForecaster, __version__, load_ohlcv, sample_path
 from lstm_forecaster.card import held_out_report, render_model_card
 from lstm_forecaster.hub import check_model_folder, deploy_space, is_pickle, push_folder, versions
 from lstm_forecaster.training import recipe_from_dict, train
@@ -182,7 +183,7 @@ def test_model_card_on_the_hub(hub_env, models, short_csv, capsys):
         "not financial advice",
         "no news",
         "| tag | `v1.0` |",
-        "| lstm-forecaster version | 0.1.0 |",
+        f"| lstm-forecaster version | {__version__} |",
         json.loads((models["v1"] / "training_args.json").read_text())["data"]["sha256"],
     ):
         assert expected in text, expected
@@ -593,5 +594,33 @@ def test_deploy_space_stages_only_its_allow_list(hub_env, models, tmp_path):
     }
     files = _remote_files(space_id, "space")
     assert "app.py" in files and not {"notes.txt", ".env", "weights.bin"} & files
+    assert {"lstm_forecaster/data/BTC-USD.csv", "lstm_forecaster/data/panel.parquet"} <= files  # the embedded data
     uploaded = _everything_uploaded(space_id, tmp_path, "space")
     assert b"a-secret-behind-a-space-link" not in uploaded and b"hf_space_env_file" not in uploaded
+
+
+def test_unreachable_hub_fails_at_once_or_loads_from_the_cache(hub_env, models, monkeypatch, tmp_path, capsys):
+    repo_id = f"alice/{_name('cached')}"
+    push_folder(models["v1"], repo_id)
+    cached = LSTMForecaster.from_pretrained(repo_id)  # now in hub_env's cache
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    point_clients_at(monkeypatch, closed, hub_env.tokens["alice"], hub_env.hf_home)
+
+    def no_retries(seconds):
+        raise AssertionError(f"huggingface_hub retried (sleep {seconds}s) instead of failing at once")
+
+    monkeypatch.setattr("huggingface_hub.utils._http.time.sleep", no_retries)
+    offline = LSTMForecaster.from_pretrained(repo_id)  # from the cache, without a retry
+    assert all(torch.equal(offline.state_dict()[k], v) for k, v in cached.state_dict().items())
+    for args in (
+        ("predict", "--model", "alice/not-cached", "--data", str(sample_path())),
+        ("push", str(models["v1"]), "--repo-id", repo_id),
+        ("deploy-space", "--space-id", "alice/space", "--model-id", repo_id),
+        ("versions", repo_id),
+    ):
+        line = _one_error_line(_main(capsys, *args))
+        assert line.startswith(f"error: cannot reach the Hub at {closed}"), (args, line)
+    with pytest.raises(ValueError, match=rf"cannot reach the Hub at {closed} \(ConnectionRefusedError"):
+        load_ohlcv("alice/some-dataset")

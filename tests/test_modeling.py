@@ -121,10 +121,13 @@ def test_save_load_round_trip_is_exact(daily, tmp_path, cell, target, scaling, q
     assert loaded.scaler == model.scaler
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
-    expected, got = model.predict(daily), loaded.predict(daily)
+    # predict_quantiles: the network's forecast as it is. A few SGD steps can forecast a negative price
+    # on the last rows, which predict refuses (guards.py); the round trip must be exact either way.
+    (expected, expected_mean), (got, got_mean) = model.predict_quantiles(daily), loaded.predict_quantiles(daily)
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    pd.testing.assert_series_equal(got_mean, expected_mean, check_exact=True)
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=0, atol=0)
-    assert list(got.columns) == (["forecast", "q0.1", "q0.5", "q0.9"] if quantiles else ["forecast"])
+    assert list(got.columns) == (["q0.1", "q0.5", "q0.9"] if quantiles else ["forecast"])
     backtest_before, backtest_after = (
         model.backtest(daily, start=daily.index[250]),
         loaded.backtest(daily, start=daily.index[250]),
@@ -267,7 +270,7 @@ def test_weights_of_another_shape_refused(daily, tmp_path):
     model = make_model(daily)
     model.save_pretrained(tmp_path)
     save_file({k: torch.zeros(3) for k in model.state_dict()}, str(tmp_path / "model.safetensors"))
-    with pytest.raises(RuntimeError, match=r"size mismatch|shape"):
+    with pytest.raises(ValueError, match=r"does not match config.json: tensor \S+ has shape \[3\]"):
         LSTMForecaster.from_pretrained(tmp_path)
 
 

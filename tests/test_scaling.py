@@ -93,16 +93,18 @@ def test_window_mode_math():
 def test_constant_column_is_shifted_not_divided():
     rows = np.array([[7.0, 1.0], [7.0, 2.0], [7.0, 3.0]])
     for mode in ("minmax", "standard"):
-        scaler = Scaler.fit(mode, ["const", "x"], "volume", rows, np.array([5.0, 5.0]))
+        scaler = Scaler.fit(mode, ["const", "x"], "volume", rows, np.array([5.0, 6.0]))
         scaled = scaler.scale_windows(rows[None])
         assert np.isfinite(scaled).all()
         np.testing.assert_array_equal(scaled[0, :, 0], [0.0, 0.0, 0.0])
-        np.testing.assert_array_equal(scaler.scale_target(np.array([5.0, 6.0])), np.array([0.0, 1.0], "float32"))
-        np.testing.assert_array_equal(scaler.unscale_target(np.array([0.0, 1.0])), [5.0, 6.0])
+        np.testing.assert_array_equal(scaler.unscale_target(scaler.scale_target(np.array([5.0, 6.0]))), [5.0, 6.0])
+        # A constant target has no scale to multiply forecasts back with: refused, not replaced by 1.
+        with pytest.raises(ValueError, match=r"of the target 'volume' is 0.0; it must be positive"):
+            Scaler.fit(mode, ["const", "x"], "volume", rows, np.array([5.0, 5.0]))
 
 
 def test_feature_count_mismatch_rejected():
-    scaler = Scaler.fit("minmax", ["a", "b"], "close", np.ones((3, 2)), np.ones(3))
+    scaler = Scaler.fit("minmax", ["a", "b"], "close", np.ones((3, 2)), np.arange(3.0))
     with pytest.raises(ValueError, match=r"windows have 3 features, the scaler was fitted on 2 \(a, b\)"):
         scaler.scale_windows(np.ones((1, 4, 3)))
 

@@ -1,9 +1,9 @@
-"""The Gradio Space: the forecast API through gradio_client, a real browser, load, and loading from the Hub.
+"""The Gradio Space: the forecast API through gradio_client and MCP, a real browser, load, and loading from the Hub.
 
 The app is served on 127.0.0.1 by the tests themselves; nothing may leave the machine. A guard on the
 socket layer records (and refuses) every connection or name lookup outside loopback made by this
-process (gradio, gradio_client, huggingface_hub), and the browser aborts and records every request
-that is not to the local server.
+process (gradio, gradio_client, huggingface_hub, mcp), and the browser aborts and records every
+request that is not to the local server.
 
 `UPDATE_SCREENSHOT=1` serves the default model (`runs/default`, trained by `make run`) in the
 browser test, when it exists, and writes the screenshot to `docs/space.png` for the README.
@@ -11,9 +11,12 @@ browser test, when it exists, and writes the screenshot to `docs/space.png` for 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -33,17 +36,22 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
-from lstm_forecaster import LSTMForecasterConfig, load_ohlcv, sample_path  # noqa: E402
-from lstm_forecaster.app import DEFAULT_MODEL_DIR, build_demo, interval_bands, resolve_model  # noqa: E402
+from lstm_forecaster import LSTMForecasterConfig, guards, load_ohlcv, sample_path  # noqa: E402
+from lstm_forecaster.app import DEFAULT_MODEL_DIR, build_demo, resolve_model  # noqa: E402
+from lstm_forecaster.app_plots import interval_bands  # noqa: E402
 from lstm_forecaster.hub import load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HOURLY = ROOT / "tests" / "data" / "Binance_BTCUSDT_1h.csv"
+ETH_HOURLY = ROOT / "tests" / "data" / "Binance_ETHUSDT_1h_zero_volume.csv"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 BROKEN_CSV = "date,open,high,low,close,volume\n2024-01-01,1,2,1,1.5,10\n2024-01-02,1,2,1,abc,10\n"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(120)
 HORIZON = 3
+LEVELS = [0.1, 0.25, 0.5, 0.75, 0.9]
+QUANTILE_FIELDS = ["q0.1", "q0.25", "q0.5", "q0.75", "q0.9"]
 
 
 # ----- fixtures ---------------------------------------------------------------------------------------
@@ -75,20 +83,21 @@ def outside() -> list[str]:
     assert attempts == [], f"the app tried to reach outside the machine: {attempts}"
 
 
-def _train_tiny(folder: Path, seed: int) -> Path:
-    """A real training run, 1 epoch on the last 400 days of the sample: a complete model folder."""
+def _train_tiny(folder: Path, seed: int, target: str = "log_return") -> Path:
+    """A real training run, 1 epoch on the last 400 days of the sample (named BTC-USD): a complete model folder."""
     from lstm_forecaster.training import TrainingConfig, train
 
     config = LSTMForecasterConfig(
-        features=["log_return", "rsi_14"],
-        target="log_return",
+        features=["log_return", "rsi_14", "volume_ratio_14"],
+        target=target,
         context_length=20,
         horizon=HORIZON,
         hidden_size=8,
-        quantiles=[0.1, 0.5, 0.9],
+        quantiles=LEVELS,
     )
     recipe = TrainingConfig(model=config, name="tiny", epochs=1, batch_size=64, loss="pinball", seed=seed)
     df = load_ohlcv(sample_path()).iloc[-400:]
+    df.attrs["symbol"] = "BTC-USD"
     return train(recipe, folder, data=df, progress=False, cpu=True)
 
 
@@ -97,23 +106,45 @@ def tiny_model(tmp_path_factory) -> Path:
     return _train_tiny(tmp_path_factory.mktemp("space_model") / "tiny", seed=0)
 
 
+@pytest.fixture(scope="module")
+def negative_model(tmp_path_factory) -> Path:
+    """A trained price-level model whose head is shifted 100 standard deviations down: it forecasts negative prices."""
+    import torch
+
+    trained = _train_tiny(tmp_path_factory.mktemp("space_close") / "trained", seed=0, target="close")
+    model = load_model(trained)
+    with torch.no_grad():
+        model.head.bias -= 100.0
+    folder = trained.parent / "negative"
+    model.save_pretrained(folder)
+    shutil.copyfile(trained / "training_args.json", folder / "training_args.json")
+    return folder
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _launch(demo) -> str:
+def _launch(demo, mcp_server: bool = False) -> str:
     port = _free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, share=False, quiet=True)
+    demo.launch(
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        server_port=port,
+        share=False,
+        quiet=True,
+        mcp_server=mcp_server,
+    )
     return f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture(scope="module")
 def served(tiny_model, outside):
-    """The app serving the tiny model on a free loopback port: (url, model)."""
+    """The app serving the tiny model on a free loopback port, with its MCP server: (url, model)."""
     demo = build_demo(str(tiny_model))
-    url = _launch(demo)
+    url = _launch(demo, mcp_server=True)
     try:
         yield url, load_model(tiny_model)
     finally:
@@ -124,10 +155,15 @@ def _client(url: str):
     return gradio_client.Client(url, verbose=False, download_files=False)
 
 
-def _table(result) -> pd.DataFrame:
-    summary, plot, table = result
-    assert isinstance(summary, str) and plot is not None
-    return pd.DataFrame(table["data"], columns=table["headers"])
+def _table(records) -> pd.DataFrame:
+    """The records of `/forecast` as a frame, after checking every record's fields and types."""
+    assert isinstance(records, list) and records
+    for record in records:
+        assert list(record) == ["symbol", "timestamp", "step", "forecast", *QUANTILE_FIELDS, "warnings"]
+        assert isinstance(record["step"], int) and isinstance(record["timestamp"], str)
+        assert all(isinstance(record[k], float) for k in ("forecast", *QUANTILE_FIELDS))
+        assert all(set(w) == {"code", "message", "symbol"} for w in record["warnings"])
+    return pd.DataFrame(records)
 
 
 def _check_forecast(table: pd.DataFrame, df: pd.DataFrame, model, horizon: int) -> None:
@@ -136,18 +172,20 @@ def _check_forecast(table: pd.DataFrame, df: pd.DataFrame, model, horizon: int) 
     step = df.index[-1] - df.index[-2]
     expected_times = [last_time + step * k for k in range(1, horizon + 1)]
     assert list(table["timestamp"]) == [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in expected_times]
+    assert list(table["step"]) == list(range(1, horizon + 1))
     forecast = table["forecast"].to_numpy(dtype=float)
-    lower, upper = table["lower (q0.1)"].to_numpy(dtype=float), table["upper (q0.9)"].to_numpy(dtype=float)
     assert np.all(forecast > 0)
     # Price units: near the last close (a day's or an hour's move), not a scaled value near 0 or 1.
     assert np.all(np.abs(forecast / last_close - 1) < 0.25), (forecast, last_close)
-    assert np.all((lower <= forecast) & (forecast <= upper))
+    levels = table[QUANTILE_FIELDS].to_numpy(dtype=float)
+    assert np.all(np.diff(levels, axis=1) >= 0)
+    np.testing.assert_array_equal(forecast, levels[:, 2])  # the median
     expected = model.predict(df, horizon=horizon)
-    np.testing.assert_allclose(forecast, expected["forecast"].to_numpy(), rtol=0, atol=0.006)
-    np.testing.assert_allclose(lower, expected["q0.1"].to_numpy(), rtol=0, atol=0.006)
-    np.testing.assert_allclose(
-        table["change (%)"].to_numpy(dtype=float), 100 * (expected["forecast"].to_numpy() / last_close - 1), atol=6e-4
-    )
+    np.testing.assert_allclose(table[["forecast", *QUANTILE_FIELDS]].to_numpy(), expected.to_numpy(), rtol=1e-12)
+
+
+def _codes(records) -> list[str]:
+    return sorted({w["code"] for record in records for w in record["warnings"]})
 
 
 # ----- the forecast endpoint through gradio_client -----------------------------------------------------
@@ -156,9 +194,12 @@ def _check_forecast(table: pd.DataFrame, df: pd.DataFrame, model, horizon: int) 
 @pytest.mark.parametrize("horizon", [1, HORIZON])
 def test_api_forecast_on_the_sample(served, horizon):
     url, model = served
-    table = _table(_client(url).predict(None, horizon, api_name="/forecast"))
-    assert len(table) == horizon
+    records = _client(url).predict(None, horizon, api_name="/forecast")
+    table = _table(records)
+    assert len(table) == horizon and table["symbol"].isna().all()
     _check_forecast(table, load_ohlcv(sample_path()), model, horizon)
+    # Trained on 2023-2024 closes up to its split; the sample's last closes lie above them.
+    assert _codes(records) == ["price_range"]
 
 
 def test_api_forecast_on_an_uploaded_file(served, tmp_path):
@@ -167,39 +208,162 @@ def test_api_forecast_on_an_uploaded_file(served, tmp_path):
     lines = HOURLY.read_text().splitlines()
     upload = tmp_path / "btc_hourly.csv"
     upload.write_text("\n".join(lines[:400]) + "\n")
-    result = _client(url).predict(gradio_client.handle_file(str(upload)), HORIZON, api_name="/forecast")
-    table = _table(result)
+    records = _client(url).predict(gradio_client.handle_file(str(upload)), HORIZON, api_name="/forecast")
+    table = _table(records)
     df = load_ohlcv(upload)
     assert df.index[-1] - df.index[-2] == pd.Timedelta(hours=1)
     _check_forecast(table, df, model, HORIZON)
-    assert "btc_hourly.csv" in result[0] and "1 hour" in result[0]
+    assert set(table["symbol"]) == {"BTC/USDT"}
+    frequency = next(w for w in records[0]["warnings"] if w["code"] == "frequency")
+    assert "one row every 1 hour, the model was trained on one every 1 day" in frequency["message"]
+
+
+def test_api_hourly_eth_with_dead_hours_in_2018_forecasts(served):
+    url, model = served
+    # Issue 12: refused before because of zero-volume rows years before the rows a forecast reads.
+    records = _client(url).predict(gradio_client.handle_file(str(ETH_HOURLY)), HORIZON, api_name="/forecast")
+    table = _table(records)
+    _check_forecast(table, load_ohlcv(ETH_HOURLY), model, HORIZON)
+    assert _codes(records) == ["frequency", "zero_shot"]  # no price range for an asset it never saw
+    zero_shot = next(w for w in records[0]["warnings"] if w["code"] == "zero_shot")
+    assert zero_shot == {
+        "code": "zero_shot",
+        "message": "ETH/USDT was not in the model's training data (BTC-USD): a zero-shot forecast",
+        "symbol": "ETH/USDT",
+    }
+
+
+def test_api_incomplete_last_candle_is_a_warning_and_can_be_dropped(served, tmp_path):
+    url, model = served
+    df = load_ohlcv(sample_path()).iloc[-300:].copy()
+    df.iloc[-1, df.columns.get_loc("volume")] /= 1000
+    upload = tmp_path / "forming.csv"
+    df.to_csv(upload)
+    client = _client(url)
+    records = client.predict(gradio_client.handle_file(str(upload)), HORIZON, None, False, api_name="/forecast")
+    assert "incomplete_candle" in _codes(records)
+    dropped = client.predict(gradio_client.handle_file(str(upload)), HORIZON, None, True, api_name="/forecast")
+    assert "dropped_incomplete" in _codes(dropped)
+    assert dropped[0]["timestamp"] == df.index[-1].strftime("%Y-%m-%dT%H:%M:%SZ")
+    _check_forecast(_table(dropped), df.iloc[:-1], model, HORIZON)
+
+
+def _panel_csv(folder: Path) -> Path:
+    """One CSV with two coins' daily candles (a `Symbol` column), as an exchange export of several pairs."""
+    lines = []
+    for coin in ("ETHUSDT", "XRPUSDT"):
+        text = (ROOT / "tests" / "data" / "panel" / f"Binance_{coin}_d.csv").read_text().splitlines()
+        lines += text[2:]
+        header = text[1]
+    path = folder / "two_coins.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+def test_api_forecasts_every_asset_of_a_panel_or_the_one_asked_for(served, tmp_path):
+    url, model = served
+    upload = _panel_csv(tmp_path)
+    panel = load_ohlcv(upload)
+    client = _client(url)
+    records = client.predict(gradio_client.handle_file(str(upload)), HORIZON, api_name="/forecast")
+    table = _table(records)
+    assert list(table["symbol"]) == ["ETHUSDT"] * HORIZON + ["XRPUSDT"] * HORIZON
+    for symbol, rows in table.groupby("symbol"):
+        series = panel.xs(symbol, level="symbol")
+        series.attrs["symbol"] = symbol
+        _check_forecast(rows.reset_index(drop=True), series, model, HORIZON)
+        warnings = records[0 if symbol == "ETHUSDT" else HORIZON]["warnings"]
+        assert {w["symbol"] for w in warnings} == {symbol} and "zero_shot" in {w["code"] for w in warnings}
+    only = client.predict(gradio_client.handle_file(str(upload)), HORIZON, "XRPUSDT", api_name="/forecast")
+    assert only == records[HORIZON:]
+    with pytest.raises(
+        gradio_client.exceptions.AppError, match=r"^DOGEUSDT is not in two_coins\.csv \(it holds ETHUSDT, XRPUSDT\)"
+    ):
+        client.predict(gradio_client.handle_file(str(upload)), HORIZON, "DOGEUSDT", api_name="/forecast")
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("name", "content", "message"),
     [
-        (BROKEN_CSV, r"broken\.csv: column 'close' has a non-numeric value 'abc' at row 1"),
-        ("when,price\n2024-01-01,3\n", r"broken\.csv: missing column 'close'; found: when, price"),
-        ("date,close\n" + "".join(f"2024-01-{d:02d},{100 + d}\n" for d in range(1, 11)), r"too few rows: 10 given"),
+        ("broken.csv", BROKEN_CSV, r"broken\.csv: column 'close' has a non-numeric value 'abc' at row 1"),
+        ("broken.csv", "when,price\n2024-01-01,3\n", r"broken\.csv: missing column 'close'; found: when, price"),
+        (
+            "broken.csv",
+            "date,close\n" + "".join(f"2024-01-{d:02d},{100 + d}\n" for d in range(1, 11)),
+            r"too few rows: 10 given",
+        ),
+        ("chart.csv", PNG, r"^chart\.csv is a PNG image, not a CSV or Parquet file of OHLCV candles$"),
+        ("chart.png", PNG, r"^chart\.png is a PNG image, not a CSV or Parquet file of OHLCV candles$"),
     ],
 )
-def test_api_bad_file_gives_a_readable_error(served, tmp_path, content, message):
+def test_api_bad_file_gives_a_readable_error(served, tmp_path, name, content, message):
     url, _ = served
-    broken = tmp_path / "broken.csv"
-    broken.write_text(content)
+    broken = tmp_path / name
+    broken.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(gradio_client.exceptions.AppError, match=message) as caught:
         _client(url).predict(gradio_client.handle_file(str(broken)), HORIZON, api_name="/forecast")
     assert "Traceback" not in str(caught.value) and str(tmp_path) not in str(caught.value)
 
 
+def test_api_upload_limits(served, tmp_path, monkeypatch):
+    url, _ = served
+    monkeypatch.setattr(guards, "MAX_UPLOAD_BYTES", 10_000)
+    with pytest.raises(gradio_client.exceptions.AppError, match=r"Binance_ETHUSDT_1h_zero_volume\.csv is 0\.1 MiB; "):
+        _client(url).predict(gradio_client.handle_file(str(ETH_HOURLY)), HORIZON, api_name="/forecast")
+    monkeypatch.setattr(guards, "MAX_UPLOAD_BYTES", 50 * 2**20)
+    monkeypatch.setattr(guards, "MAX_UPLOAD_ROWS", 1000)
+    with pytest.raises(gradio_client.exceptions.AppError, match=r"has 1,499 rows; uploads are limited to 1,000"):
+        _client(url).predict(gradio_client.handle_file(str(ETH_HOURLY)), HORIZON, api_name="/forecast")
+
+
 @pytest.mark.parametrize(
     ("horizon", "message"),
-    [(HORIZON + 2, f"greater than maximum value {HORIZON}"), (2.5, f"whole number of steps from 1 to {HORIZON}")],
+    [(HORIZON + 2, f"whole number of steps from 1 to {HORIZON}. Got 5"), (2.5, f"from 1 to {HORIZON}. Got 2.5")],
 )
-def test_api_horizon_outside_the_model_is_refused(served, horizon, message):
+def test_api_horizon_outside_the_model_is_refused_and_logged_as_one_line(served, horizon, message, caplog, capfd):
     url, _ = served
+    caplog.set_level(logging.WARNING, logger="lstm_forecaster.app")
     with pytest.raises(gradio_client.exceptions.AppError, match=message):
         _client(url).predict(None, horizon, api_name="/forecast")
+    logged = [r.getMessage() for r in caplog.records if r.name == "lstm_forecaster.app"]
+    assert len(logged) == 1 and logged[0].startswith("forecast: bad input: horizon must be") and "\n" not in logged[0]
+    assert all(r.exc_info is None for r in caplog.records)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_api_refuses_a_negative_price_with_the_reason(negative_model, outside):
+    demo = build_demo(str(negative_model))
+    url = _launch(demo)
+    try:
+        with pytest.raises(gradio_client.exceptions.AppError) as caught:
+            _client(url).predict(None, HORIZON, api_name="/forecast")
+    finally:
+        demo.close()
+    message = str(caught.value)  # its median is negative: refused by predict_quantiles' own check
+    assert re.match(r"the model forecasts a price of -[\d.]+: not positive; .*another asset's prices", message), (
+        message
+    )
+
+
+def test_api_refuses_a_move_beyond_any_in_training(tiny_model, outside, tmp_path):
+    # The tiny model's folder, with a training record whose largest moves were 0.001 %.
+    folder = tmp_path / "calm"
+    shutil.copytree(tiny_model, folder)
+    args = json.loads((folder / "training_args.json").read_text())
+    args["profile"]["max_abs_log_move"] = [1e-5] * HORIZON
+    (folder / "training_args.json").write_text(json.dumps(args))
+    demo = build_demo(str(folder))
+    url = _launch(demo)
+    try:
+        with pytest.raises(gradio_client.exceptions.AppError) as caught:
+            _client(url).predict(None, HORIZON, api_name="/forecast")
+    finally:
+        demo.close()
+    assert re.match(
+        r"forecast refused: the model forecast a move of [+-][\d.]+ % in 1 step \(q0\.\d+ [\d,.]+ from the last close "
+        r"70,677\.12\), beyond any 1-step move in its training data \(at most 0\.0 %\)",
+        str(caught.value),
+    ), str(caught.value)
 
 
 def test_api_backtest_matches_the_recorded_held_out_metrics(served, tiny_model):
@@ -212,6 +376,61 @@ def test_api_backtest_matches_the_recorded_held_out_metrics(served, tiny_model):
     assert "naive_last" in metrics and plot is not None
     test = json.loads((tiny_model / "training_args.json").read_text())["splits"]["test"]
     assert f"Held-out targets {test['start'][:10]} to {test['end'][:10]}" in note
+
+
+def test_api_backtest_on_a_file_over_its_own_dates(served, tiny_model):
+    url, model = served
+    note, metrics, plot = _client(url).predict(gradio_client.handle_file(str(ETH_HOURLY)), 1, api_name="/backtest")
+    df = load_ohlcv(ETH_HOURLY)
+    start = df.index[int(len(df) * 0.7)]
+    assert "does not cover the model's held-out period" in note and start.strftime("%Y-%m-%d %H:%M UTC") in note
+    assert "naive_last" in metrics and plot is not None
+
+
+# ----- the MCP tool over HTTP ---------------------------------------------------------------------------
+
+
+def _mcp(url: str, calls):
+    """Open an MCP session on the app's streamable HTTP endpoint, run `calls(session)`, return its result."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+
+    async def run():
+        async with (
+            streamablehttp_client(f"{url}gradio_api/mcp/") as (read, write, _),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            return await calls(session)
+
+    return asyncio.run(asyncio.wait_for(run(), timeout=120))
+
+
+def test_mcp_lists_the_forecast_tool_and_calls_it(served):
+    url, model = served
+
+    async def calls(session):
+        tools = (await session.list_tools()).tools
+        good = await session.call_tool("forecast", {"horizon": 2})
+        bad = await session.call_tool("forecast", {"horizon": HORIZON + 1})
+        return tools, good, bad
+
+    tools, good, bad = _mcp(url, calls)
+    assert [t.name for t in tools] == ["forecast"]
+    tool = tools[0]
+    assert tool.description.startswith("Forecast the next steps of a crypto asset's price")
+    properties = tool.inputSchema["properties"]
+    assert list(properties) == ["data_file", "horizon", "symbol", "drop_incomplete"]
+    assert (
+        properties["horizon"]["type"] == "integer"
+        and "from 1 to the model's horizon" in properties["horizon"]["description"]
+    )
+    assert properties["drop_incomplete"]["type"] == "boolean"
+    assert not good.isError
+    records = json.loads(good.content[0].text)
+    assert records == _client(url).predict(None, 2, api_name="/forecast")
+    _check_forecast(_table(records), load_ohlcv(sample_path()), model, 2)
+    assert bad.isError and f"whole number of steps from 1 to {HORIZON}" in bad.content[0].text
 
 
 # ----- load --------------------------------------------------------------------------------------------
@@ -255,67 +474,151 @@ def _browser_model(tiny_model: Path) -> Path:
     return tiny_model
 
 
-def test_browser_forecast_plot_table_and_bad_file(tiny_model, outside, tmp_path):
+@contextlib.contextmanager
+def _page(url: str):
+    """A headless Chromium page on `url` that may load nothing from outside it; yields (page, expect)."""
     if not CHROMIUM.is_file():
         pytest.fail("Debian's chromium is missing at /usr/bin/chromium: run `make browser` (apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
 
+    external: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            page.set_default_timeout(30_000)
+            expect.set_options(timeout=30_000)  # bounded waits, generous for a loaded 2-core machine
+
+            def local_only(route):
+                if route.request.url.startswith((url, "data:", "blob:")):
+                    route.continue_()
+                else:
+                    external.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", local_only)
+            page.goto(url, wait_until="networkidle")
+            yield page, expect
+        finally:
+            browser.close()
+    assert external == [], f"the page tried to load from outside: {external}"
+
+
+def _forecast_in_page(page, expect, upload: Path | None = None) -> None:
+    if upload is not None:
+        file_input = page.locator("#data-file input[type=file]")
+        if not file_input.count():  # a file is there: clear it first
+            page.locator("#data-file").get_by_role("button", name=re.compile("^(Clear|Remove)")).first.click()
+            expect(file_input).to_have_count(1)
+        file_input.set_input_files(str(upload))
+        expect(page.locator("#data-file")).to_contain_text(upload.name)
+    page.click("#forecast-button")
+
+
+def test_browser_fan_chart_table_download_warnings_and_errors(tiny_model, outside, tmp_path):
     model_dir = _browser_model(tiny_model)
     config = load_model(model_dir).config
-    horizon, traces = config.horizon, 2 + 2 * len(interval_bands(config.quantiles))
+    horizon, bands = config.horizon, interval_bands(config.quantiles)
     demo = build_demo(str(model_dir))
     url = _launch(demo)
-    external: list[str] = []
-    broken = tmp_path / "broken.csv"
+    forming = tmp_path / "forming.csv"
+    df = load_ohlcv(sample_path()).iloc[-300:].copy()
+    df.iloc[-1, df.columns.get_loc("volume")] /= 1000
+    df.to_csv(forming)
+    png, broken = tmp_path / "chart.png", tmp_path / "broken.csv"
+    png.write_bytes(PNG)
     broken.write_text(BROKEN_CSV)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.set_default_timeout(30_000)
-                expect.set_options(timeout=30_000)  # bounded waits, generous for a loaded 2-core machine
+        with _page(url) as (page, expect):
+            expect(page.locator("#header")).to_contain_text("Predicts")
+            expect(page.locator("#disclaimer")).to_contain_text("not financial advice")
 
-                def local_only(route):
-                    if route.request.url.startswith((url, "data:", "blob:")):
-                        route.continue_()
-                    else:
-                        external.append(route.request.url)
-                        route.abort()
+            # The fan chart: history, two edges per band (80 % and 50 %), the median through steps 1..H.
+            _forecast_in_page(page, expect)
+            plot = page.locator("#forecast-plot .js-plotly-plot")
+            expect(plot).to_be_visible()
+            expect(plot.locator(".scatterlayer .trace")).to_have_count(2 + 2 * len(bands))
+            traces = plot.evaluate("el => el.data.map(t => ({name: t.name, n: t.x.length}))")
+            assert traces[-1] == {"name": "forecast (median)", "n": horizon + 1}  # from the last close
+            assert [t["name"] for t in traces[1:-1:2]] == [f"{c:.0f} % interval ({lo}–{hi})" for lo, hi, c in bands]
+            rows = page.locator("#forecast-table [role=row]:has([role=gridcell])")
+            expect(rows).to_have_count(horizon)
+            first = load_ohlcv(sample_path()).index[-1] + pd.Timedelta(days=1)
+            expect(rows.first).to_contain_text(first.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            expect(page.locator("#forecast-summary")).to_contain_text("From the last close")
+            if model_dir == tiny_model:
+                expect(page.locator("#forecast-notice")).to_contain_text("price range")
 
-                page.route("**/*", local_only)
-                page.goto(url, wait_until="networkidle")
-                expect(page.locator("#header")).to_contain_text("Predicts")
-                expect(page.locator("#disclaimer")).to_contain_text("not financial advice")
+            # The CSV download: every step and level.
+            with page.expect_download() as download:
+                page.click("#forecast-csv")
+            csv = pd.read_csv(download.value.path())
+            assert len(csv) == horizon and list(csv.columns[:4]) == ["symbol", "timestamp", "step", "forecast"]
+            assert [c for c in csv.columns if c.startswith("q")] == config.output_names
+            page.wait_for_timeout(500)  # let the plot finish its transition before the picture
+            shot = tmp_path / "space.png"
+            page.screenshot(path=str(shot), full_page=True)
+            if os.environ.get("UPDATE_SCREENSHOT") == "1":
+                (ROOT / "docs").mkdir(exist_ok=True)
+                shutil.copyfile(shot, ROOT / "docs" / "space.png")
 
-                page.click("#forecast-button")
-                plot = page.locator("#forecast-plot .js-plotly-plot")
-                expect(plot).to_be_visible()
-                expect(plot.locator(".scatterlayer .trace")).to_have_count(
-                    traces
-                )  # history, forecast, 2 edges per band
-                rows = page.locator("#forecast-table [role=row]:has([role=gridcell])")
-                expect(rows).to_have_count(horizon)
-                first = load_ohlcv(sample_path()).index[-1] + pd.Timedelta(days=1)
-                expect(rows.first).to_contain_text(first.strftime("%Y-%m-%dT%H:%M:%SZ"))
-                expect(page.locator("#forecast-summary")).to_contain_text("From the last close")
-                page.wait_for_timeout(500)  # let the plot finish its transition before the picture
-                shot = tmp_path / "space.png"
-                page.screenshot(path=str(shot), full_page=True)
-                if os.environ.get("UPDATE_SCREENSHOT") == "1":
-                    (ROOT / "docs").mkdir(exist_ok=True)
-                    shutil.copyfile(shot, ROOT / "docs" / "space.png")
+            # Another coin, hourly: warnings, and the asset picker offers it beside the training asset.
+            _forecast_in_page(page, expect, ETH_HOURLY)
+            notice = page.locator("#forecast-notice")
+            if model_dir == tiny_model:  # trained on a named asset (BTC-USD)
+                expect(notice).to_contain_text("ETH/USDT was not in the model's training data")
+            expect(notice).to_contain_text("one row every 1 hour, the model was trained on one every 1 day")
+            expect(rows).to_have_count(horizon)
+            expect(rows.first).to_contain_text("ETH/USDT")
 
-                page.set_input_files("#data-file input[type=file]", str(broken))
-                expect(page.locator("#data-file")).to_contain_text("broken.csv")
-                page.click("#forecast-button")
-                expect(page.get_by_text("column 'close' has a non-numeric value 'abc' at row 1")).to_be_visible()
-                assert "Traceback" not in page.inner_text("body")
-            finally:
-                browser.close()
+            # A file of two coins: the picker offers each; the chart and the table show the one picked.
+            _forecast_in_page(page, expect, _panel_csv(tmp_path))
+            expect(rows).to_have_count(2 * horizon)
+            picker = page.locator("#asset")
+            expect(picker).to_be_visible()
+            picker.locator("input").click()
+            page.get_by_role("option", name="XRPUSDT").click()
+            page.click("#forecast-button")
+            expect(rows).to_have_count(horizon)
+            expect(rows.first).to_contain_text("XRPUSDT")
+            expect(page.locator("#forecast-plot")).to_contain_text("XRPUSDT: Recent close")
+
+            # A candle still forming: a warning; ticked, it is dropped.
+            _forecast_in_page(page, expect, forming)
+            expect(notice).to_contain_text("looks incomplete")
+            page.locator("#drop-incomplete input").check()
+            page.click("#forecast-button")
+            expect(notice).to_contain_text("it was dropped")
+            expect(rows.first).to_contain_text(df.index[-1].strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+            # Errors: one plain sentence, and the old results are gone.
+            _forecast_in_page(page, expect, png)
+            expect(
+                page.get_by_text("chart.png is a PNG image, not a CSV or Parquet file of OHLCV candles")
+            ).to_be_visible()
+            expect(plot).to_have_count(0)
+            expect(rows).to_have_count(0)
+            expect(page.locator("#forecast-csv")).to_be_hidden()
+            _forecast_in_page(page, expect, broken)
+            expect(page.get_by_text("column 'close' has a non-numeric value 'abc' at row 1")).to_be_visible()
+            assert "Traceback" not in page.inner_text("body")
     finally:
         demo.close()
-    assert external == [], f"the page tried to load from outside: {external}"
+
+
+def test_browser_refuses_a_negative_price(negative_model, outside):
+    demo = build_demo(str(negative_model))
+    url = _launch(demo)
+    try:
+        with _page(url) as (page, expect):
+            page.click("#forecast-button")
+            notice = page.locator("#forecast-notice")
+            expect(notice).to_contain_text("the model forecasts a price of -")
+            expect(notice).to_contain_text("not positive")
+            expect(page.locator("#forecast-plot .js-plotly-plot")).to_have_count(0)
+            expect(page.locator("#forecast-table [role=row]:has([role=gridcell])")).to_have_count(0)
+    finally:
+        demo.close()
 
 
 # ----- the Space loads its model from the Hub by repo id and revision ----------------------------------

@@ -15,8 +15,9 @@ import yaml
 
 from lstm_forecaster import load_ohlcv, sample_path
 from lstm_forecaster.cli import main
+from lstm_forecaster.search import apply, load_search_recipe, parse_search
 from lstm_forecaster.training import load_recipe
-from lstm_forecaster.tuning import apply, load_search_recipe, parse_search, tune
+from lstm_forecaster.tuning import ewma_pinball, tune
 
 TINY = {
     "name": "tune-tiny",
@@ -74,6 +75,7 @@ def test_two_workers_share_one_sqlite_study_and_every_trial_counts_once(work, tm
     assert sorted(t.number for t in trials) == [0, 1, 2, 3]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert {t.user_attrs["split"] for t in trials} == {"validation"}  # never the test split
+    assert any(t.user_attrs.get("base_recipe") for t in trials)  # the recipe as written is among them
 
     # --trials 0: the study's table and best recipe, trained once into model/ (its test split read once)
     out = tmp_path / "tuned"
@@ -88,6 +90,9 @@ def test_two_workers_share_one_sqlite_study_and_every_trial_counts_once(work, tm
     assert load_recipe(out / "best.yaml") == apply(recipe, best_params)
     summary = json.loads((out / "tuning.json").read_text())
     assert summary["best"]["trial"] == best.number and summary["trials"] == {"complete": 4}
+    ewma = ewma_pinball(recipe, load_ohlcv(work / "btc.csv"), "validation")  # the same points for every trial
+    assert summary["baseline"]["validation_pinball"] == ewma
+    assert table["ratio_to_baseline"].tolist() == pytest.approx((table["val_pinball"] / ewma).tolist(), rel=1e-12)
     args = json.loads((out / "model" / "training_args.json").read_text())
     assert args["recipe_config"] == apply(recipe, best_params).to_dict()
     assert json.loads((out / "model" / "metrics.json").read_text())["split"] == "test"
@@ -100,6 +105,7 @@ def test_bad_trials_are_pruned_at_the_epoch_they_report(work, tmp_path):
         tune(recipe, parameters, tmp_path / "out", 2, seed=0, pruner=prune_all, train_best=False)
     table = pd.read_csv(tmp_path / "out" / "trials.csv")
     assert list(table["state"]) == ["pruned", "pruned"] and list(table["pruned_at_epoch"]) == [1, 1]
+    assert list(table["base_recipe"]) == [True, False]  # trial 0 is the recipe as written
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["study.db", "trials.csv", "trials.md"]
 
 

@@ -1,17 +1,21 @@
-"""The Gradio app: forecasts in price units from a model in a folder or on the Hub.
+"""The Gradio app: fan-chart forecasts in price units from a model in a folder or on the Hub.
 
 Examples (each works as written from the repository root after `make run` trained `runs/default`):
 
-    lstm-forecaster serve                                    # MODEL_ID, else runs/default
+    lstm-forecaster serve                                    # MODEL_ID, else runs/default; MCP server on
     lstm-forecaster serve --model runs/default --port 7860
     lstm-forecaster serve --model user/btc-daily --revision v1.0
     MODEL_ID=user/btc-daily MODEL_REVISION=v1.0 python space/app.py
 
-From Python, the forecast is also an API endpoint:
+From Python, `/forecast` returns one typed record per asset and step (README: "The Space's API"):
 
     from gradio_client import Client, handle_file
-    summary, plot, table = Client("http://127.0.0.1:7860/").predict(None, 1, api_name="/forecast")
-    # or with a file: Client(...).predict(handle_file("my.csv"), 1, api_name="/forecast")
+    records = Client("http://127.0.0.1:7860/").predict(None, 3, api_name="/forecast")
+    # [{"symbol": None, "timestamp": "2024-04-01T00:00:00Z", "step": 1, "forecast": ..., "q0.1": ..., "warnings": []}, ...]
+    records = Client(...).predict(handle_file("my.csv"), 3, None, True, api_name="/forecast")
+
+With `mcp_server=True` (as `serve` launches it) the same forecast is the MCP tool `forecast`, at
+`http://HOST:PORT/gradio_api/mcp/` (streamable HTTP); it answers JSON text.
 
 The model is loaded once, when the app is built. Nothing here unpickles: the model comes through
 `hub.load_model` (safetensors + JSON) and its `training_args.json` / `metrics.json` are read as JSON.
@@ -23,17 +27,17 @@ import argparse
 import contextlib
 import json
 import logging
-import math
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .configuration import quantile_column
-from .data import file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
+from . import guards
+from .app_plots import backtest_figure, forecast_figure, interval_bands
+from .app_service import Forecast, ForecastService, split_range
+from .app_service import day as _day
+from .configuration import LSTMForecasterConfig
 from .errors import user_message
 from .modeling import LSTMForecaster
 
@@ -41,12 +45,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_DIR = Path("runs/default")
 """The model that the README's main command (`make run`) trains, relative to the current directory."""
-
-HISTORY_ROWS = 40
-"""Rows of recent history drawn before the forecast (at least 15 per forecast step)."""
-
-BACKTEST_CACHE_SIZE = 8
-"""Backtests kept in memory, one per distinct data file (by sha256)."""
 
 DISCLAIMER = (
     "For research and education only; **not financial advice**. The model reads past prices and volume "
@@ -156,184 +154,12 @@ def model_info(source: str, revision: str | None) -> ModelInfo:
     )
 
 
-def _split_range(training_args: dict, split: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    """(first, last) timestamp of a split's rows, as `training.train` records them in `training_args.json`."""
-    splits = training_args.get("splits")
-    entry = splits.get(split) if isinstance(splits, dict) else None
-    if not isinstance(entry, dict):
-        return None
-    start, end = entry.get("start", entry.get("first")), entry.get("end", entry.get("last"))
-    if not start or not end:
-        return None
-    return utc_timestamp(start), utc_timestamp(end)
-
-
-def _first_origin(training_args: dict, split: str) -> pd.Timestamp | None:
-    """The first forecast origin of a split (its first origin whose targets all lie in it)."""
-    entry = (training_args.get("splits") or {}).get(split) or {}
-    return utc_timestamp(entry["first_origin"]) if entry.get("first_origin") else None
-
-
 def _data_record(training_args: dict) -> dict:
     data = training_args.get("data")
     return data if isinstance(data, dict) else {}
 
 
-# ----- forecasts and backtests, independent of the web page ------------------------------------------
-
-
-@dataclass
-class Forecast:
-    """One forecast after the last row of some data, in price (or volume) units.
-
-    Args:
-        history: (rows,) the real target quantity (close or volume), indexed by UTC timestamps.
-        frame: (horizon, columns) `model.predict` output: `forecast` and the `q{level}` columns.
-        lower, upper: Names of the band's columns (lowest and highest quantile), None for point models.
-        step: The data's spacing between rows.
-    """
-
-    history: pd.Series
-    frame: pd.DataFrame
-    lower: str | None
-    upper: str | None
-    step: pd.Timedelta
-
-    @property
-    def last(self) -> float:
-        return float(self.history.iloc[-1])
-
-    def table(self) -> pd.DataFrame:
-        """The forecast as a table: timestamp, step, forecast, band, change from the last close (%).
-
-        Values are rounded to 2 decimals, more for prices below 1,000 (six significant digits).
-        """
-        decimals = max(2, 5 - math.floor(math.log10(abs(self.last)))) if self.last else 6
-        table = pd.DataFrame(
-            {
-                "timestamp": [_iso(t) for t in self.frame.index],
-                "step": np.arange(1, len(self.frame) + 1),
-                "forecast": self.frame["forecast"].to_numpy().round(decimals),
-            }
-        )
-        if self.lower and self.upper:
-            table[f"lower ({self.lower})"] = self.frame[self.lower].to_numpy().round(decimals)
-            table[f"upper ({self.upper})"] = self.frame[self.upper].to_numpy().round(decimals)
-        table["change (%)"] = [round(100 * (v / self.last - 1), 3) for v in self.frame["forecast"]]
-        return table
-
-
-class ForecastService:
-    """The loaded model and the data it is applied to; what the page and the API call.
-
-    Parameters
-    ----------
-    model : LSTMForecaster
-        A trained model (with its scaler).
-    info : ModelInfo
-        What its folder or repo records.
-    """
-
-    def __init__(self, model: LSTMForecaster, info: ModelInfo):
-        self.model = model
-        self.info = info
-        self.config = model.config
-        self.quantity = "volume" if self.config.target == "volume" else "close"
-        self.sample = load_ohlcv(sample_path())
-        self._backtests: dict[str, tuple[pd.DataFrame, dict, pd.Series]] = {}
-        self._lock = threading.Lock()
-
-    # data
-
-    def load_data(self, path: str | None) -> tuple[pd.DataFrame, str]:
-        """The bundled sample (path None) or an uploaded CSV/Parquet; and a name for it.
-
-        Error messages name the uploaded file by its own name, not the server's temporary path.
-        """
-        if not path:
-            return self.sample, "the bundled BTC-USD daily sample"
-        name = Path(path).name
-        try:
-            return load_ohlcv(path), name
-        except ValueError as e:
-            raise ValueError(f"{name}: {str(e).replace(str(path), name)}") from e
-
-    # forecast
-
-    def forecast(self, df: pd.DataFrame, horizon: int) -> Forecast:
-        """Forecast `horizon` steps after the last row of `df`."""
-        frame = self.model.predict(df, horizon=horizon)
-        levels = self.config.quantiles or []
-        lower = upper = None
-        if len(levels) >= 2:
-            lower, upper = self.config.output_names[0], self.config.output_names[-1]
-        return Forecast(history=df[self.quantity], frame=frame, lower=lower, upper=upper, step=infer_step(df.index))
-
-    # backtest
-
-    def backtest(self, path: str | None) -> tuple[pd.DataFrame, dict, pd.Series, str]:
-        """Rolling-origin forecasts over the held-out (test) period and their metrics beside baselines.
-
-        Returns
-        -------
-        (frame, report, history, note)
-            The backtest frame (one row per origin and step) restricted to the test period, the
-            `evaluate_backtest` report, the real series, and a note on the data used.
-        """
-        from .evaluation import evaluate_backtest
-
-        args = self.info.training_args
-        test, train = _split_range(args, "test"), _split_range(args, "train")
-        if test is None or train is None:
-            raise ValueError(
-                "this model's training_args.json records no train and test periods (splits.train, splits.test), "
-                "so its held-out period is unknown"
-            )
-        start = _first_origin(args, "test") or test[0]
-        df, name = self.load_data(path)
-        sha = file_sha256(path) if path else file_sha256(sample_path())
-        with self._lock:
-            cached = self._backtests.get(sha)
-        if cached is None:
-            if df.index[0] > start or df.index[-1] < start:
-                raise ValueError(
-                    f"{name} covers {_day(df.index[0])} to {_day(df.index[-1])}; the model's held-out period "
-                    f"starts {_day(start)}: give data that covers it"
-                )
-            frame = self.model.backtest(df, start=start)
-            frame = frame[frame["timestamp"] <= test[1]].reset_index(drop=True)
-            if frame.empty:
-                raise ValueError(
-                    f"{name} has no complete forecast in the held-out period {_day(start)} to {_day(test[1])}"
-                )
-            history = df[self.quantity]
-            report = evaluate_backtest(frame, history, train[1], self.config.quantiles)
-            cached = (frame, report, history)
-            with self._lock:
-                while len(self._backtests) >= BACKTEST_CACHE_SIZE:  # oldest first: dicts keep insertion order
-                    self._backtests.pop(next(iter(self._backtests)))
-                self._backtests[sha] = cached
-        frame, report, history = cached
-        note = f"Data: {name}."
-        data = _data_record(args)
-        if data.get("kind") in ("sample", "file") and data.get("sha256") and data["sha256"] != sha:
-            note += (
-                " This is not the file the model was trained on (its sha256 differs from the one in "
-                "training_args.json): the model is run on these rows over its held-out dates."
-            )
-        return frame, report, history, note
-
-
-# ----- text and figures ----------------------------------------------------------------------------
-
-
-def _iso(stamp: pd.Timestamp) -> str:
-    return pd.Timestamp(stamp).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _day(stamp) -> str:
-    stamp = pd.Timestamp(stamp)
-    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.strftime("%Y-%m-%d %H:%M UTC")
+# ----- text ----------------------------------------------------------------------------------------
 
 
 def _number(value: float) -> str:
@@ -374,7 +200,7 @@ def header_markdown(model: LSTMForecaster, info: ModelInfo) -> str:
     data = _data_record(args)
     ranges = []
     for split in ("train", "validation", "test"):
-        period = _split_range(args, split)
+        period = split_range(args, split)
         if period:
             label = "held-out test" if split == "test" else split
             ranges.append(f"{label} {_day(period[0])} to {_day(period[1])}")
@@ -414,8 +240,8 @@ def _data_description(data: dict) -> str:
     return text + (f" ({', '.join(facts)})" if facts else "")
 
 
-def summary_markdown(result: Forecast, data_name: str, df: pd.DataFrame, units: str) -> str:
-    """The implied move from the last close, and what data it came from."""
+def summary_markdown(result: Forecast, data_name: str, df: pd.DataFrame, units: str, bands) -> str:
+    """The implied move from the last value, its outermost interval at the last step, and the data it came from."""
     frame = result.frame
     final = float(frame["forecast"].iloc[-1])
     change = final / result.last - 1
@@ -426,167 +252,78 @@ def summary_markdown(result: Forecast, data_name: str, df: pd.DataFrame, units: 
         arrow = f"▼ down {100 * -change:.2f} %"
     else:
         # Models with `median_at_last` keep the median at the last close: their news is the interval.
-        arrow = "■ no change of the median" if result.lower else "■ no change"
+        arrow = "■ no change of the median" if bands else "■ no change"
+    who = f"{result.symbol}: " if result.symbol else ""
     lines = [
-        f"### {arrow} in {steps} step{'s' if steps > 1 else ''} ({_duration(result.step * steps)})",
+        f"### {who}{arrow} in {steps} step{'s' if steps > 1 else ''} ({_duration(result.step * steps)})",
         f"From the last {units} **{_number(result.last)}** ({_day(result.history.index[-1])}) to "
         f"**{_number(final)}** on {_day(frame.index[-1])} (a move of {final - result.last:+,.2f}"
-        f"{'; median forecast' if result.lower else ''}).",
+        f"{'; median forecast' if bands else ''}).",
     ]
-    if result.lower and result.upper:
-        lo, hi = float(frame[result.lower].iloc[-1]), float(frame[result.upper].iloc[-1])
-        nominal = 100 * (float(result.upper[1:]) - float(result.lower[1:]))
+    for lower, upper, coverage in bands:
+        lo, hi = float(frame[lower].iloc[-1]), float(frame[upper].iloc[-1])
         lines.append(
-            f"{nominal:.0f} % interval ({result.lower} to {result.upper}) at that step: "
-            f"{_number(lo)} to {_number(hi)} ({100 * (lo / result.last - 1):+.2f} % to {100 * (hi / result.last - 1):+.2f} %)."
+            f"{coverage:.0f} % interval ({lower} to {upper}) at that step: {_number(lo)} to {_number(hi)} "
+            f"({100 * (lo / result.last - 1):+.2f} % to {100 * (hi / result.last - 1):+.2f} %)."
         )
+    rows = len(df)
     lines.append(
-        f"Data: {data_name}, {len(df):,} rows from {_day(df.index[0])} to {_day(df.index[-1])}, "
-        f"one row every {_duration(result.step)}."
+        f"Data: {data_name}, {rows:,} rows up to {_day(result.history.index[-1])}, one row every {_duration(result.step)}."
     )
     return "\n\n".join(lines)
 
 
-def _naive(index: pd.Index) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(index).tz_convert("UTC").tz_localize(None)
+def notice_markdown(warnings: list[dict]) -> str:
+    """The warnings of a forecast as a visible notice, one line each ("" when there are none)."""
+    return "\n\n".join(f"⚠️ **{w['code'].replace('_', ' ')}**: {w['message']}" for w in warnings)
 
 
-def interval_bands(levels: list[float] | None) -> list[tuple[str, str, float]]:
-    """Central intervals of the quantile levels, outermost first: (lower column, upper column, coverage %).
+def record_type(config: LSTMForecasterConfig) -> type:
+    """The typed record of one forecast step, with one field per quantile level of `config`."""
+    from typing import TypedDict
 
-    Levels pair from the outside in: [0.1, 0.25, 0.5, 0.75, 0.9] gives (q0.1, q0.9, 80) and (q0.25, q0.75, 50).
-    """
-    levels = list(levels or [])
-    bands = []
-    for i in range(len(levels) // 2):
-        lo, hi = levels[i], levels[-1 - i]
-        bands.append((quantile_column(lo), quantile_column(hi), 100 * (hi - lo)))
-    return bands
-
-
-def forecast_figure(
-    result: Forecast, units: str, bands: list[tuple[str, str, float]], history_rows: int = HISTORY_ROWS
-):
-    """Plotly figure: recent history, the forecast from the last close, its interval bands (outermost first)."""
-    import plotly.graph_objects as go
-
-    history = result.history.iloc[-max(history_rows, 15 * len(result.frame)) :]
-    frame = result.frame
-    # Every forecast line starts at the last real value, so the eye follows the move from it.
-    x = _naive(pd.DatetimeIndex([history.index[-1], *frame.index]))
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=_naive(history.index),
-            y=history.to_numpy(),
-            name=f"{units} (actual)",
-            mode="lines",
-            line={"color": "#1f2937", "width": 1.6},
-        )
-    )
-    for k, (lo, hi, coverage) in enumerate(bands):
-        _add_band(
-            fig,
-            x,
-            [result.last, *frame[lo]],
-            [result.last, *frame[hi]],
-            f"rgba(234, 88, 12, {0.18 + 0.14 * k:.2f})",
-            f"{coverage:.0f} % interval ({lo}–{hi})",
-        )
-    error = None
-    if bands:  # the outermost interval as whiskers too: visible even for a single step
-        lo, hi, _ = bands[0]
-        error = {
-            "type": "data",
-            "array": [0.0, *(frame[hi] - frame["forecast"])],
-            "arrayminus": [0.0, *(frame["forecast"] - frame[lo])],
-            "color": "#c2410c",
-            "thickness": 1.2,
-            "width": 5,
-        }
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=[result.last, *frame["forecast"]],
-            error_y=error,
-            name="forecast",
-            mode="lines+markers",
-            line={"color": "#ea580c", "width": 2.2},
-            marker={"size": 7},
-        )
-    )
-    # Room on the right, so the last forecast is not drawn on the plot's edge.
-    fig.update_xaxes(range=[x[0] - (len(history) - 1) * result.step, x[-1] + max(2, len(frame) // 2) * result.step])
-    return _styled(fig, f"Last {len(history)} rows and the {len(frame)}-step forecast", units)
-
-
-def backtest_figure(frame: pd.DataFrame, history: pd.Series, step: int, units: str):
-    """Plotly figure: actual values over the held-out period and the model's `step`-ahead forecasts."""
-    import plotly.graph_objects as go
-
-    rows = frame[frame["step"] == step].sort_values("timestamp")
-    times = pd.DatetimeIndex(rows["timestamp"])
-    shown = history[(history.index >= times.min()) & (history.index <= times.max())]
-    levels = [c for c in frame.columns if isinstance(c, str) and c.startswith("q")]
-    fig = go.Figure()
-    if len(levels) >= 2:
-        lo, hi = levels[0], levels[-1]
-        _add_band(fig, _naive(times), rows[lo], rows[hi], "rgba(234, 88, 12, 0.22)", f"interval {lo}–{hi}")
-    fig.add_trace(
-        go.Scatter(
-            x=_naive(shown.index),
-            y=shown.to_numpy(),
-            name=f"{units} (actual)",
-            mode="lines",
-            line={"color": "#1f2937", "width": 1.4},
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=_naive(times),
-            y=rows["forecast"],
-            name=f"forecast, {step} step{'s' if step > 1 else ''} ahead",
-            mode="lines",
-            line={"color": "#ea580c", "width": 1.4},
-        )
-    )
-    return _styled(fig, f"Held-out period: the model's {step}-step-ahead forecasts against the actual {units}", units)
-
-
-def _add_band(fig, x, lower, upper, fillcolor: str, name: str) -> None:
-    """A shaded band between two lines: an invisible upper edge, then the lower edge filled up to it."""
-    import plotly.graph_objects as go
-
-    edge = {"mode": "lines", "line": {"width": 0}}
-    fig.add_trace(go.Scatter(x=x, y=upper, showlegend=False, hoverinfo="skip", name=name, **edge))
-    fig.add_trace(go.Scatter(x=x, y=lower, fill="tonexty", fillcolor=fillcolor, name=name, **edge))
-
-
-def _styled(fig, title: str, units: str):
-    """The layout both plots share: title, axes in UTC time and `units`, legend above the plot."""
-    fig.update_layout(
-        title=title,
-        xaxis_title="time (UTC)",
-        yaxis_title=units,
-        hovermode="x unified",
-        template="plotly_white",
-        height=460,
-        margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0},
-    )
-    return fig
+    # Functional syntax: real types, not the strings `from __future__ import annotations` would leave.
+    warning = TypedDict("ForecastWarning", {"code": str, "message": str, "symbol": str | None})  # noqa: UP013
+    fields = {"symbol": str | None, "timestamp": str, "step": int, "forecast": float}
+    fields.update({name: float for name in config.output_names if name != "forecast"})
+    fields["warnings"] = list[warning]
+    return TypedDict("ForecastRecord", fields)
 
 
 # ----- the page --------------------------------------------------------------------------------------
 
 
-def _readable(error: Exception) -> str:
-    """One line for the page: the user's mistake as such, anything else without internals."""
+def _readable(error: Exception, what: str) -> str:
+    """One line for the page and one line in the server log: the user's mistake as such, anything else without internals."""
     message = user_message(error)
     if message is None:
-        logger.exception("unexpected error in the app", exc_info=error)
+        logger.exception("unexpected error in %s", what, exc_info=error)
         return f"internal error ({type(error).__name__}); the server log has the details"
+    logger.warning("%s: bad input: %s", what, message)
     return message
+
+
+def _uploaded(data_file) -> tuple[str | None, str | None]:
+    """(path, name as uploaded) of an API upload (gradio FileData), refusing paths outside gradio's upload folder."""
+    from gradio.utils import get_upload_folder
+
+    if not data_file:
+        return None, None
+    path = data_file.get("path") if isinstance(data_file, dict) else getattr(data_file, "path", None)
+    if not path:
+        raise ValueError("data_file must be a file uploaded with the request (gradio_client.handle_file)")
+    folder = Path(get_upload_folder()).resolve()
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(folder):
+        raise ValueError("data_file must be a file uploaded with the request (gradio_client.handle_file)")
+    name = (data_file.get("orig_name") if isinstance(data_file, dict) else None) or resolved.name
+    return str(resolved), Path(name).name
+
+
+def _not_an_mcp_tool(fn):
+    """Keep an API endpoint out of the MCP server's tool list (gradio lists only `_mcp_type == "tool"` when set)."""
+    fn._mcp_type = "api"
+    return fn
 
 
 def build_demo(model_id: str | None = None, revision: str | None = None):
@@ -602,10 +339,12 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
     Returns
     -------
     gradio.Blocks
-        With the API endpoints `forecast` (data file or None, horizon -> summary, plot, table) and
-        `backtest` (data file or None, step -> summary, metrics, plot).
+        With the API endpoints `forecast` (typed records), `forecast_json` (the same as JSON text, the MCP
+        tool `forecast`) and `backtest` (data file or None, step -> note, metrics, plot). Launch it with
+        `mcp_server=True` to serve the MCP tool.
     """
     import gradio as gr
+    from gradio.data_classes import FileData
 
     from .evaluation import metrics_table
     from .hub import load_model
@@ -613,30 +352,112 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
     source, revision = resolve_model(model_id, revision)
     model = load_model(source, revision=revision)
     info = model_info(source, revision)
-    service = ForecastService(model, info)
+    service = ForecastService(model, info.training_args)
     horizon_max = model.config.horizon
     units = service.quantity
     bands = interval_bands(model.config.quantiles)
+    Record = record_type(model.config)
 
-    def run_forecast(data_file: str | None, horizon: float):
-        """Forecast up to the model's horizon after the last row of the data (the bundled sample when none)."""
+    def _horizon(horizon) -> int:
+        if horizon is None:
+            return horizon_max
+        if isinstance(horizon, bool) or float(horizon) != int(horizon) or not 1 <= int(horizon) <= horizon_max:
+            raise ValueError(f"horizon must be a whole number of steps from 1 to {horizon_max}. Got {horizon!r}.")
+        return int(horizon)
+
+    def _forecasts(path, name, horizon, symbol, drop_incomplete):
+        h = _horizon(horizon)
+        df, name = service.load_data(path, name)
+        return service.forecast(df, name, h, symbol or None, bool(drop_incomplete)), df, name
+
+    def _records(data_file, horizon, symbol, drop_incomplete) -> list[dict]:
         try:
-            h = int(horizon) if horizon is not None else horizon_max
-            if h != horizon and horizon is not None:
-                raise ValueError(f"horizon must be a whole number of steps from 1 to {horizon_max}. Got {horizon!r}.")
-            df, name = service.load_data(data_file)
-            result = service.forecast(df, h)
+            path, name = _uploaded(data_file)
+            forecasts, _, _ = _forecasts(path, name, horizon, symbol, drop_incomplete)
+        except Exception as e:  # noqa: BLE001 - every failure becomes one readable line for the client
+            raise gr.Error(_readable(e, "forecast"), print_exception=False) from None
+        return [record for f in forecasts for record in f.records()]
+
+    def forecast_records(
+        data_file: FileData | None = None,
+        horizon: int = horizon_max,
+        symbol: str | None = None,
+        drop_incomplete: bool = False,
+    ):
+        """Forecast the next steps of OHLCV candles in price units, with quantiles and warnings.
+
+        Args:
+            data_file: OHLCV candles as CSV or Parquet (columns timestamp or date, open, high, low, close, volume; a symbol column for several assets). None: the bundled BTC-USD daily sample.
+            horizon: Steps to forecast, from 1 to the model's horizon.
+            symbol: The asset to forecast, when the file holds several; None: every asset in the file.
+            drop_incomplete: Drop a last candle whose volume says it is still forming.
+        Returns:
+            One record per asset and step: symbol, timestamp (UTC, ISO 8601), step, forecast (the median), one field per quantile level (q0.1, ...), warnings (code, message, symbol).
+        """
+        return _records(data_file, horizon, symbol, drop_incomplete)
+
+    def forecast(
+        data_file: FileData | None = None,
+        horizon: int = horizon_max,
+        symbol: str | None = None,
+        drop_incomplete: bool = False,
+    ):
+        """Forecast the next steps of a crypto asset's price from its OHLCV candles, with quantiles and warnings.
+
+        Args:
+            data_file: URL of OHLCV candles as CSV or Parquet (columns timestamp or date, open, high, low, close, volume; a symbol column for several assets). None: the bundled BTC-USD daily sample.
+            horizon: Steps to forecast, from 1 to the model's horizon.
+            symbol: The asset to forecast, when the file holds several; None: every asset in the file.
+            drop_incomplete: Drop a last candle whose volume says it is still forming.
+        Returns:
+            A JSON list with one record per asset and step: symbol, timestamp (UTC, ISO 8601), step, forecast (the median), one field per quantile level (q0.1, ...), warnings (code, message, symbol). A forecast the model cannot make (a price that is not positive, a move beyond any in its training data) is refused with an error that says why.
+        """
+        return json.dumps(_records(data_file, horizon, symbol, drop_incomplete))
+
+    parameters = {"data_file": FileData | None, "horizon": int, "symbol": str | None, "drop_incomplete": bool}
+    forecast_records.__annotations__ = {**parameters, "return": list[Record]}
+    forecast.__annotations__ = {**parameters, "return": str}
+
+    def run_view(data_file: str | None, horizon: float, symbol: str | None, drop_incomplete: bool):
+        """The page's forecast: notice, summary, fan chart, table, CSV; an error clears them all but the notice."""
+        try:
+            forecasts, df, name = _forecasts(data_file, None, horizon, symbol, drop_incomplete)
+            shown = forecasts[0]
+            title = (
+                f"{shown.symbol + ': ' if shown.symbol else ''}Recent {units} and the {len(shown.frame)}-step forecast"
+            )
+            figure = forecast_figure(shown.history, shown.frame, shown.step, units, bands, title)
+            table = pd.concat([f.table() for f in forecasts], ignore_index=True)
+            csv = service.write_csv(forecasts)
+            if not table["symbol"].any():  # an unnamed single series: no symbol column on the page
+                table = table.drop(columns="symbol")
         except Exception as e:  # noqa: BLE001 - every failure becomes a readable line in the page
-            raise gr.Error(_readable(e), duration=None, print_exception=False) from None
-        return summary_markdown(result, name, df, units), forecast_figure(result, units, bands), result.table()
+            message = _readable(e, "forecast")
+            return f"❌ {message}", "", None, pd.DataFrame(), gr.DownloadButton(value=None, visible=False)
+        warnings = [w for f in forecasts for w in f.warnings]
+        return (
+            notice_markdown(warnings),
+            summary_markdown(shown, name, df, units, bands),
+            figure,
+            table,
+            gr.DownloadButton(value=str(csv), visible=True),
+        )
+
+    def pick_assets(data_file: str | None, current: str | None):
+        """The asset picker's choices for the data: its series, then the other assets of training."""
+        try:
+            df, _ = service.load_data(data_file)
+        except Exception:  # noqa: BLE001 - the forecast button reports a bad file
+            return gr.Dropdown()
+        return _asset_picker(gr, service.assets(df), current, service.data_symbols(df))
 
     def run_backtest(data_file: str | None, step: float):
-        """The model against the actual values over its held-out period, with metrics beside naive baselines."""
+        """The frozen model against the actual values, with metrics beside naive baselines."""
         try:
             frame, report, history, note = service.backtest(data_file)
             step = min(max(int(step or 1), 1), horizon_max)
         except Exception as e:  # noqa: BLE001
-            raise gr.Error(_readable(e), duration=None, print_exception=False) from None
+            raise gr.Error(_readable(e, "backtest"), duration=None, print_exception=False) from None
         text = (
             f"{note} Held-out targets {_day(frame['timestamp'].min())} to {_day(frame['timestamp'].max())}, "
             f"forecast from {frame['origin'].nunique():,} origins; every metric is beside the naive forecasts "
@@ -644,18 +465,18 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         )
         return text, metrics_table(report), backtest_figure(frame, history, step, units)
 
-    with gr.Blocks(title=f"LSTM forecaster · {source}", analytics_enabled=False) as demo:
+    with gr.Blocks(title=f"LSTM forecaster · {source}", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(header_markdown(model, info), elem_id="header")
         gr.Markdown(f"⚠️ {DISCLAIMER}", elem_id="disclaimer")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 data_file = gr.File(
                     label="Your OHLCV data (CSV or Parquet; leave empty for the bundled BTC-USD daily sample)",
-                    file_types=[".csv", ".parquet", ".pq"],
                     type="filepath",
                     elem_id="data-file",
                 )
             with gr.Column(scale=2):
+                asset = _asset_picker(gr, service.assets(service.sample), None, service.data_symbols(service.sample))
                 if horizon_max > 1:
                     horizon = gr.Slider(
                         1, horizon_max, value=horizon_max, step=1, label="Horizon (steps ahead)", elem_id="horizon"
@@ -670,33 +491,44 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
                         interactive=False,
                         elem_id="horizon",
                     )
+                drop = gr.Checkbox(
+                    value=False,
+                    label="Drop the last candle if it looks incomplete (volume far below the recent median)",
+                    elem_id="drop-incomplete",
+                )
                 button = gr.Button("Forecast", variant="primary", elem_id="forecast-button")
         with gr.Tabs():
             with gr.Tab("Forecast", id="forecast"):
+                notice = gr.Markdown(elem_id="forecast-notice")
                 summary = gr.Markdown(
                     "Press **Forecast** to forecast after the last row of the data.", elem_id="forecast-summary"
                 )
-                plot = gr.Plot(label="Recent history and forecast", elem_id="forecast-plot")
-                table = gr.DataFrame(label="Forecast", interactive=False, elem_id="forecast-table")
-            with gr.Tab("Backtest (held-out period)", id="backtest"):
+                plot = gr.Plot(label="Recent history and the forecast's fan chart", elem_id="forecast-plot")
+                table = gr.DataFrame(label="Every step and level", interactive=False, elem_id="forecast-table")
+                download = gr.DownloadButton("Download the forecast (CSV)", visible=False, elem_id="forecast-csv")
+            with gr.Tab("Backtest", id="backtest"):
                 gr.Markdown(
-                    "Rolling-origin forecasts over the test period recorded in the model's training_args.json, "
-                    "which training never saw, on the data above (the bundled sample when none is uploaded). "
-                    "The plot shows the forecasts at the step chosen by the horizon control."
+                    "Rolling-origin forecasts of the frozen model on the data above (the bundled sample when none "
+                    "is uploaded): over the model's held-out test period when the data covers it (recorded in its "
+                    "training_args.json; training never saw it), else over the file's own last rows. The plot "
+                    "shows the forecasts at the step chosen by the horizon control."
                 )
                 backtest_button = gr.Button("Run backtest", elem_id="backtest-button")
                 backtest_note = gr.Markdown(elem_id="backtest-note")
                 backtest_metrics = gr.Markdown(elem_id="backtest-metrics")
-                backtest_plot = gr.Plot(label="Held-out forecasts against actual values", elem_id="backtest-plot")
+                backtest_plot = gr.Plot(label="Forecasts against actual values", elem_id="backtest-plot")
         button.click(
-            run_forecast,
-            inputs=[data_file, horizon],
-            outputs=[summary, plot, table],
-            api_name="forecast",
+            run_view,
+            inputs=[data_file, horizon, asset, drop],
+            outputs=[notice, summary, plot, table, download],
+            api_visibility="private",
             concurrency_limit=4,
         )
+        data_file.change(pick_assets, inputs=[data_file, asset], outputs=[asset], api_visibility="private")
+        gr.api(_not_an_mcp_tool(forecast_records), api_name="forecast", concurrency_limit=8)
+        gr.api(forecast, api_name="forecast_json", concurrency_limit=8)
         backtest_button.click(
-            run_backtest,
+            _not_an_mcp_tool(run_backtest),
             inputs=[data_file, horizon],
             outputs=[backtest_note, backtest_metrics, backtest_plot],
             api_name="backtest",
@@ -705,9 +537,24 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
     return demo
 
 
+def _asset_picker(gr, choices: list[str], current: str | None, in_data: list[str]):
+    """The asset dropdown: every series of the data (""), or one asset; hidden when there is nothing to pick."""
+    options = [("every series in the data", ""), *((c, c) for c in choices)]
+    value = current if current in choices else (in_data[0] if len(in_data) == 1 else "")
+    return gr.Dropdown(
+        choices=options, value=value, label="Asset", visible=bool(choices), interactive=True, elem_id="asset"
+    )
+
+
 def serve_command(args: argparse.Namespace) -> int:
-    """`lstm-forecaster serve`: build the app and serve it until interrupted."""
+    """`lstm-forecaster serve`: build the app and serve it, with its MCP server, until interrupted."""
     demo = build_demo(args.model, args.revision)
     print(f"Serving on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
-    demo.launch(server_name=args.host, server_port=args.port, share=False)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=False,
+        mcp_server=True,
+        max_file_size=guards.MAX_UPLOAD_BYTES,
+    )
     return 0

@@ -11,6 +11,8 @@ Examples (each works as written from a fresh clone after `make setup`):
     lstm-forecaster serve    --model runs/btc --port 7860
     lstm-forecaster export   --model runs/btc --format onnx --output out/btc-onnx
     lstm-forecaster tune     --config configs/default.yaml --trials 40 --output runs/tuned
+    lstm-forecaster backtest --model runs/btc --data src/lstm_forecaster/data/BTC-USD.csv --start 2023-01-01 \
+                             --strategy long-flat --cost-bps 0 10 25 --output reports/bt [--refit-every 30]
 
 Bad input exits with code 2 and one readable line on stderr.
 """
@@ -38,7 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train", help="train a recipe into a complete model folder")
     p.add_argument("--config", required=True, help="recipe file (configs/*.yaml)")
     p.add_argument("--output", required=True, help="model folder to write (written to a temp folder, then renamed)")
-    p.add_argument("--data", help="OHLCV file or Hub dataset id (default: the recipe's data, else the bundled sample)")
+    p.add_argument(
+        "--data",
+        help="OHLCV file or Hub dataset id; a folder or a quoted glob ('data/*.csv') for a panel; 'panel' for the bundled one (default: the recipe's data, else the bundled sample)",
+    )
     p.add_argument("--data-revision", help="revision of a Hub dataset")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--seed", type=int, help="override the recipe's seed")
@@ -54,14 +59,24 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("evaluate", help="held-out metrics beside the naive baselines, and plots")
     p.add_argument("--model", required=True, help="model folder or Hub repo id")
     p.add_argument("--revision", help="Hub revision (tag, branch or commit)")
-    p.add_argument("--data", help="OHLCV file or Hub dataset id (default: the data the model was trained on)")
+    p.add_argument(
+        "--data",
+        help="OHLCV file or Hub dataset id; a folder or a quoted glob for a panel (default: the data the model was trained on)",
+    )
     p.add_argument("--output", help="folder for metrics.json and plots (default: print only)")
 
     p = commands.add_parser("predict", help="forecast after the last row of --data; CSV to stdout")
     p.add_argument("--model", required=True, help="model folder or Hub repo id")
     p.add_argument("--revision", help="Hub revision (tag, branch or commit)")
-    p.add_argument("--data", required=True, help="OHLCV file or Hub dataset id")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="OHLCV file or Hub dataset id; a folder or a quoted glob for a panel (CSV with a symbol column)",
+    )
     p.add_argument("--horizon", type=int, help="steps to forecast (1 to the model's horizon)")
+    p.add_argument(
+        "--drop-incomplete", action="store_true", help="drop a last candle whose volume says it is still forming"
+    )
 
     p = commands.add_parser("push", help="push a model folder to the Hub as one commit")
     p.add_argument("folder", help="model folder written by train")
@@ -110,7 +125,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="SQLAlchemy URL of the study (default: sqlite:///OUTPUT/study.db)")
     p.add_argument("--study", help="study name in the storage (default: the recipe's name)")
     p.add_argument("--output", required=True, help="folder for the study table, best.yaml and the best model")
-    p.add_argument("--data", help="OHLCV file or Hub dataset id (default: the recipe's data, else the bundled sample)")
+    p.add_argument(
+        "--data",
+        help="OHLCV file or Hub dataset id; a folder or a quoted glob ('data/*.csv') for a panel; 'panel' for the bundled one (default: the recipe's data, else the bundled sample)",
+    )
     p.add_argument("--data-revision", help="revision of a Hub dataset")
     p.add_argument(
         "--seed", type=int, help="seed of the sampler (default: fresh; each trial trains with the recipe's seed)"
@@ -124,6 +142,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="onnx", help="export format: onnx")
     p.add_argument("--output", required=True, help="folder to write (written to a temp folder, then renamed)")
     p.add_argument("--opset", type=int, default=20, help="ONNX opset, 18 to 23 (default 20)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --output folder")
+
+    p = commands.add_parser(
+        "backtest", help="rolling-origin evaluation beside the baselines, optional trading rule; report folder"
+    )
+    p.add_argument("--model", required=True, help="model folder or Hub repo id (a quantile model)")
+    p.add_argument("--revision", help="Hub revision (tag, branch or commit)")
+    p.add_argument("--data", required=True, help="OHLCV file, folder, glob or Hub dataset id")
+    p.add_argument("--start", help="first origin (default: the first full window)")
+    p.add_argument("--end", help="last origin (default: the last with known outcomes)")
+    p.add_argument("--strategy", help="trading rule on the forecasts: long-flat or vol-target")
+    p.add_argument(
+        "--cost-bps", type=float, nargs="+", default=[0.0, 10.0, 25.0], help="costs per unit of turnover (0 10 25)"
+    )
+    p.add_argument("--threshold", type=float, default=0.5, help="long-flat: be long when P(rise) > this (0.5)")
+    p.add_argument("--target-vol", type=float, default=0.5, help="vol-target: annualised volatility aimed at (0.5)")
+    p.add_argument("--max-leverage", type=float, default=1.0, help="vol-target: cap on the position (1.0)")
+    p.add_argument(
+        "--refit-every", type=int, help="walk forward: retrain on the data before every block of this many origins"
+    )
+    p.add_argument(
+        "--config", help="recipe of the refits (default: the one recorded in the model's training_args.json)"
+    )
+    p.add_argument("--output", help="folder for report.json, report.md and the plots (default: print only)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --output folder")
     return parser
 
@@ -151,6 +193,8 @@ def _run(args: argparse.Namespace) -> int:
         from .export import export_command
 
         return export_command(args)
+    if args.command == "backtest":
+        return backtest_command(args)
     if args.command == "serve":
         from .app import serve_command
 
@@ -180,8 +224,47 @@ def predict_command(args: argparse.Namespace) -> int:
     from .hub import load_model
 
     model = load_model(args.model, revision=args.revision)
-    forecast = model.predict(load_ohlcv(args.data), horizon=args.horizon)
+    forecast = model.predict(load_ohlcv(args.data), horizon=args.horizon, drop_incomplete=args.drop_incomplete)
+    for warning in forecast.attrs.get("warnings", []):  # guards.py: one line each, the CSV stays clean
+        print(f"warning: {warning['message']}", file=sys.stderr)
     forecast.to_csv(sys.stdout, date_format="%Y-%m-%dT%H:%M:%SZ")
+    return 0
+
+
+def backtest_command(args: argparse.Namespace) -> int:
+    """Rolling-origin backtest on --data (frozen, or walk-forward with --refit-every); tables to stdout,
+    a report folder with --output."""
+    from .backtest import backtest
+    from .data import load_ohlcv
+    from .hub import load_model
+
+    model = load_model(args.model, revision=args.revision)
+    recipe = None
+    if args.refit_every is not None:
+        from .training import load_recipe, read_training_args, recipe_from_dict
+
+        if args.config:
+            recipe = load_recipe(args.config)
+        else:
+            recorded = read_training_args(args.model, args.revision).get("recipe_config")
+            if not recorded:
+                raise ValueError(f"{args.model} records no recipe; pass --config with --refit-every")
+            recipe = recipe_from_dict(recorded)
+    rule = {"threshold": args.threshold, "target_vol": args.target_vol, "max_leverage": args.max_leverage}
+    result = backtest(
+        model,
+        load_ohlcv(args.data),
+        start=args.start,
+        end=args.end,
+        strategy=args.strategy,
+        cost_bps=args.cost_bps,
+        refit_every=args.refit_every,
+        recipe=recipe,
+        **rule,
+    )
+    print(result.markdown(), end="")
+    if args.output:
+        print(f"wrote {result.save(args.output, overwrite=args.overwrite)}")
     return 0
 
 

@@ -26,6 +26,8 @@ OHLCV = ("open", "high", "low", "close", "volume")
 TIME_COLUMNS = ("timestamp", "datetime", "date", "time", "open_time", "unix")
 _HOUR_AM_PM = re.compile(r"^\d{4}-\d{2}-\d{2} \d{1,2}-[AP]M$")
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+_TIME_OF_DAY = re.compile(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?")
+PLAUSIBLE_YEARS = (1980, 2100)  # numeric timestamps outside [1980, 2100) are refused
 
 MAX_COLUMNS = 256  # OHLCV exports hold 5 to 15 columns; pandas' handling of repeated names is quadratic
 MAX_HEADER_BYTES = 16_384  # the header line, in bytes (UTF-8)
@@ -83,7 +85,10 @@ def load_ohlcv(source, *, revision: str | None = None, split: str = "train") -> 
     symbol = next((c for c in raw.columns if _snake(c) == "symbol"), None)
     if symbol is not None and raw[symbol].nunique(dropna=False) > 1:
         return panel_from_table(source, raw)
-    return normalize_ohlcv(raw)
+    df = normalize_ohlcv(raw)
+    if symbol is not None and raw[symbol].notna().any():
+        df.attrs["symbol"] = str(raw[symbol].dropna().iloc[0])  # a one-asset file names its asset (guards.py)
+    return df
 
 
 def _read(source, *, revision: str | None, split: str) -> pd.DataFrame:
@@ -165,6 +170,9 @@ def _read_hub_dataset(repo_id: str, *, revision: str | None, split: str) -> pd.D
 
     # Resolve the revision to its commit first: a missing repo or revision is a clear error, and the
     # commit recorded (training_args.json, the model card) is exactly the one loaded.
+    from .errors import require_hub
+
+    require_hub()  # at once, not after the client's retries
     sha = None if constants.HF_HUB_OFFLINE else HfApi().dataset_info(repo_id, revision=revision).sha
     dataset = datasets.load_dataset(repo_id, revision=sha or revision, split=split)
     frame = dataset.to_pandas()
@@ -222,14 +230,47 @@ def _rename_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _parse_unix(values: pd.Series) -> pd.DatetimeIndex:
+def _parse_unix(values: pd.Series, column: str = "unix") -> pd.DatetimeIndex:
+    """Numeric times: `YYYYMMDD` integers, else unix seconds, milliseconds, microseconds or nanoseconds.
+
+    A number that is neither (an Excel serial date such as 45322, a count) is refused: read as unix
+    seconds it would be a date in 1970. Plausible unix times fall in `PLAUSIBLE_YEARS`.
+    """
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
     if np.isnan(numbers).any():
         row = int(np.flatnonzero(np.isnan(numbers))[0])
-        raise ValueError(f"column 'unix' has a non-numeric value {values.iloc[row]!r} at row {row}")
-    # Seconds, milliseconds and microseconds may be mixed in one file.
-    seconds = np.where(numbers > 1e14, numbers / 1e6, np.where(numbers > 1e11, numbers / 1e3, numbers))
+        raise ValueError(f"column '{column}' has a non-numeric value {values.iloc[row]!r} at row {row}")
+    dates = _yyyymmdd(numbers)
+    if dates is not None:
+        return dates
+    # Seconds, milliseconds, microseconds and nanoseconds may be mixed in one file.
+    seconds = np.select(
+        [numbers > 1e17, numbers > 1e14, numbers > 1e11], [numbers / 1e9, numbers / 1e6, numbers / 1e3], numbers
+    )
+    low, high = (pd.Timestamp(f"{year}-01-01", tz="UTC").timestamp() for year in PLAUSIBLE_YEARS)
+    bad = (seconds < low) | (seconds >= high)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = values.iloc[row]
+        raise ValueError(
+            f"column '{column}' has {value.item() if hasattr(value, 'item') else value!r} at row {row}: not a unix time from {PLAUSIBLE_YEARS[0]} "
+            f"to {PLAUSIBLE_YEARS[1]} (seconds, ms, us or ns) nor a YYYYMMDD date; Excel serial dates are not "
+            "accepted: export the dates as text (2024-01-31)"
+        )
     return pd.DatetimeIndex(pd.to_datetime(seconds, unit="s", utc=True))
+
+
+def _yyyymmdd(numbers: np.ndarray) -> pd.DatetimeIndex | None:
+    """Integers such as 20240131 as UTC dates, when every value is one; None otherwise."""
+    if not len(numbers) or (numbers != np.floor(numbers)).any() or numbers.min() < 1e7 or numbers.max() >= 1e8:
+        return None
+    parsed = pd.to_datetime(pd.Series(numbers.astype("int64")).astype(str), format="%Y%m%d", errors="coerce", utc=True)
+    if parsed.isna().any():
+        return None
+    years = parsed.dt.year
+    if years.min() < PLAUSIBLE_YEARS[0] or years.max() >= PLAUSIBLE_YEARS[1]:
+        return None
+    return pd.DatetimeIndex(parsed)
 
 
 def _parse_dates(values: pd.Series, column: str) -> pd.DatetimeIndex:
@@ -237,7 +278,7 @@ def _parse_dates(values: pd.Series, column: str) -> pd.DatetimeIndex:
         parsed = pd.to_datetime(values, utc=True)
         return pd.DatetimeIndex(parsed)
     if pd.api.types.is_numeric_dtype(values):
-        return _parse_unix(values)
+        return _parse_unix(values, column)
     text = values.astype("string").str.strip()
     am_pm = text.str.match(_HOUR_AM_PM.pattern).fillna(False).to_numpy(dtype=bool)
     parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
@@ -250,9 +291,32 @@ def _parse_dates(values: pd.Series, column: str) -> pd.DatetimeIndex:
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"column '{column}' has an unreadable timestamp {values.iloc[row]!r} at row {row}; "
-            "accepted: ISO dates, 'YYYY-MM-DD HH-AM', unix seconds or milliseconds"
+            "accepted: ISO dates, 'YYYY-MM-DD HH-AM', YYYYMMDD, unix seconds or milliseconds"
         )
     return pd.DatetimeIndex(parsed)
+
+
+def _date_and_time(dates: pd.Series, times: pd.Series) -> pd.DatetimeIndex:
+    """Separate `date` and `time` columns (the time of day as HH:MM[:SS] or an HHMM integer), combined."""
+    if pd.api.types.is_integer_dtype(times) and times.between(0, 2359).all() and (times % 100 < 60).all():
+        text = times.astype("int64").map(lambda t: f"{t // 100:02d}:{t % 100:02d}")
+    else:
+        text = times.astype("string").str.strip()
+    if not text.str.fullmatch(_TIME_OF_DAY.pattern).fillna(False).all():
+        row = int(np.flatnonzero(~text.str.fullmatch(_TIME_OF_DAY.pattern).fillna(False).to_numpy(dtype=bool))[0])
+        raise ValueError(
+            f"columns 'date' and 'time' are both given, but 'time' holds {times.iloc[row]!r} at row {row}, not a time "
+            "of day (HH:MM[:SS] or HHMM); keep one time column, or name the full timestamp column 'timestamp'"
+        )
+    day = _parse_dates(dates, "date")
+    if (day != day.normalize()).any():
+        row = int(np.flatnonzero(day != day.normalize())[0])
+        raise ValueError(
+            f"columns 'date' and 'time' are both given, but 'date' holds a time of day too ({dates.iloc[row]!r} at "
+            f"row {row}); keep one time column"
+        )
+    text = text.where(text.str.count(":") == 2, text + ":00")
+    return day + pd.to_timedelta(text.to_numpy(dtype=str))
 
 
 def _timestamps(df: pd.DataFrame) -> pd.DatetimeIndex:
@@ -261,6 +325,8 @@ def _timestamps(df: pd.DataFrame) -> pd.DatetimeIndex:
         return index.tz_convert("UTC") if index.tz is not None else index.tz_localize("UTC")
     if "unix" in df.columns:
         return _parse_unix(df["unix"])
+    if "date" in df.columns and "time" in df.columns and not {"timestamp", "datetime"} & set(df.columns):
+        return _date_and_time(df["date"], df["time"])
     for column in TIME_COLUMNS:
         if column in df.columns:
             return _parse_dates(df[column], column)
@@ -334,6 +400,53 @@ def check_length(df: pd.DataFrame, needed: int, what: str) -> None:
         raise ValueError(f"too few rows: {len(df)} given, {what} needs at least {needed}")
 
 
+def check_forecast_spacing(index: pd.DatetimeIndex, rows: int) -> None:
+    """Raise `ValueError` naming the gap when the last `rows` timestamps are not evenly spaced.
+
+    A forecast reads the last `rows` rows (the features' warm-up plus `context_length`) as if they
+    were consecutive steps of the data's frequency (`infer_step`): a missing month, or one intraday
+    row after daily ones, would shift the forecast's inputs and stamp it at a wrong date.
+    """
+    step = infer_step(index)
+    recent = index[-rows:] if 0 < rows < len(index) else index
+    diffs = recent[1:] - recent[:-1]
+    bad = np.flatnonzero(diffs != step)
+    if bad.size:
+        i = int(bad[-1])
+        before, after = recent[i], recent[i + 1]
+        raise ValueError(
+            f"the rows a forecast reads are not evenly spaced: {after - before} from {before} to {after}, the data's "
+            f"step is {step} (the last {rows} rows must be consecutive); fill the gap, or forecast from before it "
+            f"with rows up to {before}"
+        )
+
+
+def check_forecast_values(values: np.ndarray, central: np.ndarray, target: str) -> None:
+    """Raise `ValueError` unless every forecast is finite and the central one a positive price (or volume).
+
+    Parameters
+    ----------
+    values : np.ndarray
+        (horizon, outputs) forecasts in price (or volume) units: all must be finite.
+    central : np.ndarray
+        (horizon,) the point forecast (the median, or the only output): must be positive. A lower
+        quantile level below zero is left to the model's calibration.
+    """
+    values = np.asarray(values, dtype="float64")
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"the model forecasts {values[~np.isfinite(values)].flat[0]}: not a number; its weights or scaler are broken"
+        )
+    central = np.asarray(central, dtype="float64")
+    if (central <= 0).any():
+        quantity = "volume" if target == "volume" else "price"
+        raise ValueError(
+            f"the model forecasts a {quantity} of {central[central <= 0].flat[0]}: not positive; "
+            "its weights or scaler are broken, or the data is not what it was trained on (another asset's "
+            "prices for a price-level model)"
+        )
+
+
 def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
     """The data's own frequency: the most common spacing between the last (up to 200) timestamps."""
     if len(index) < 2:
@@ -368,9 +481,20 @@ class Samples:
         OHLCV rows from `load_ohlcv`.
     features, target, context_length, horizon
         As in `LSTMForecasterConfig`.
+    check_last : int, optional
+        Check only the last `check_last` rows of features for finite values (a forecast reads no
+        other); default: every row.
     """
 
-    def __init__(self, df: pd.DataFrame, features: list[str], target: str, context_length: int, horizon: int):
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        features: list[str],
+        target: str,
+        context_length: int,
+        horizon: int,
+        check_last: int | None = None,
+    ):
         from .features import compute_features, warmup_rows
 
         quantity = "volume" if target == "volume" else "close"
@@ -379,7 +503,7 @@ class Samples:
         check_length(
             df, warmup_rows(features) + context_length, f"context_length {context_length} plus the features' warm-up"
         )
-        frame = compute_features(df, features)
+        frame = compute_features(df, features, check_last=check_last)
         self.index = frame.index
         self.features = np.ascontiguousarray(frame.to_numpy(dtype="float64"))
         self.context_length = context_length

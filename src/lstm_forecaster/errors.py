@@ -1,9 +1,18 @@
-"""Turning the failures a user can cause into one readable line (CLI exit code 2)."""
+"""Turning the failures a user can cause into one readable line (CLI exit code 2).
+
+Also the prompt check that the Hub can be reached at all (`hub_unreachable`): huggingface_hub
+retries a refused connection for tens of seconds; one TCP connection with a short timeout answers
+in milliseconds, so commands fail at once or fall back to the local cache.
+"""
 
 from __future__ import annotations
 
+import os
 import re
-from urllib.parse import unquote
+import socket
+from urllib.parse import unquote, urlparse
+
+HUB_CONNECT_TIMEOUT_S = 3.0
 
 # A Hub API or file URL: .../api/{models|datasets|spaces}/ns/name[/revision/REV] or .../[datasets/|spaces/]ns/name/resolve/REV/...
 _API_URL = re.compile(
@@ -78,3 +87,45 @@ def user_message(error: BaseException) -> str | None:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]
+
+
+def hub_unreachable(endpoint: str | None = None, timeout: float = HUB_CONNECT_TIMEOUT_S) -> str | None:
+    """Why the Hub at `endpoint` (default: `HF_ENDPOINT`) cannot be reached, or None when it answers.
+
+    One TCP connection, no retries. Behind a proxy (`HTTPS_PROXY`, ...) the Hub is not probed
+    directly: None.
+    """
+    from huggingface_hub import constants
+
+    if any(
+        os.environ.get(name)
+        for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+    ):
+        return None
+    url = urlparse(endpoint or constants.ENDPOINT)
+    if not url.hostname:
+        return f"HF_ENDPOINT {endpoint or constants.ENDPOINT!r} is not a URL"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return None
+    except OSError as e:
+        return f"{type(e).__name__}: {e.strerror or e}"
+
+
+def require_hub() -> None:
+    """Raise `ValueError` at once when the Hub cannot be reached (unless HF_HUB_OFFLINE is set)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return
+    reason = hub_unreachable()
+    if reason:
+        raise ValueError(f"cannot reach the Hub at {constants.ENDPOINT} ({reason})")
+
+
+def hub_unreachable_now() -> bool:
+    """Whether the Hub cannot be reached right now (False when HF_HUB_OFFLINE is set: nothing is tried)."""
+    from huggingface_hub import constants
+
+    return not constants.HF_HUB_OFFLINE and hub_unreachable() is not None

@@ -242,9 +242,12 @@ def contract(model: LSTMForecaster, opset: int = OPSET) -> str:
     elif scaler.mode == "minmax":
         scale_in = "`(x - min) / (max - min)` with each feature's `min` and `max` in `scaler.json` (`features`)"
         scale_out = "`y * (max - min) + min` with `target_params` of `scaler.json`"
-    else:
+    elif scaler.mode == "window":
         scale_in = "every window divided by its own first row, minus 1 (`x / x[:, :1, :] - 1`)"
         scale_out = f"`(y + 1) * base`, where `base` is the window's first `{quantity}`"
+    else:
+        scale_in = f"as `lstm_forecaster.scaling.Scaler.scale_windows` does for mode `{scaler.mode}`"
+        scale_out = "`Scaler.unscale_target` (the parameters are in `scaler.json`)"
     if config.target == "log_return":
         to_units = (
             f"The unscaled value is the log return from the last observed `{quantity}` to each future step: "
@@ -257,9 +260,12 @@ def contract(model: LSTMForecaster, opset: int = OPSET) -> str:
             f" The median (`q0.5`) is pinned to the last `{quantity}`: its scaled output is the scaled zero return."
         )
     if scaler.mode in ("standard", "minmax"):
-        note = "A constant column (zero `std`, or `max == min`) is shifted but not divided."
-    else:
+        spread = "a zero `std`" if scaler.mode == "standard" else "`max == min`"
+        note = f"A constant column ({spread}) is shifted but not divided."
+    elif scaler.mode == "window":
         note = "Nothing is fitted: `scaler.json` records only the feature names."
+    else:
+        note = ""
     outputs = ", ".join(f"`{name}`" for name in config.output_names)
     return f"""# {config.cell.upper()} forecaster, exported to ONNX
 

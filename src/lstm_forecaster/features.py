@@ -183,7 +183,7 @@ def warmup_rows(names: list[str]) -> int:
     return max(_resolve(name)[1] for name in names)
 
 
-def compute_features(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+def compute_features(df: pd.DataFrame, names: list[str], check_last: int | None = None) -> pd.DataFrame:
     """Compute the named features and drop the warm-up rows.
 
     Parameters
@@ -192,6 +192,9 @@ def compute_features(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         OHLCV rows, oldest first, as returned by `load_ohlcv`.
     names : list of str
         Feature names (see `available_features`).
+    check_last : int, optional
+        Refuse non-finite values in the last `check_last` rows only (the rows a forecast reads: a zero
+        volume years back does not block it); default: in every row.
 
     Returns
     -------
@@ -200,12 +203,13 @@ def compute_features(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """
     columns = {name: _resolve(name)[0](df) for name in names}
     frame = pd.DataFrame(columns, index=df.index).iloc[warmup_rows(names) :]
-    values = frame.to_numpy()
+    checked = frame if check_last is None else frame.iloc[-check_last:]
+    values = checked.to_numpy()
     bad = ~np.isfinite(values)
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise ValueError(
-            f"feature '{names[col]}' is not finite at {frame.index[row]} (value {values[row, col]}); "
+            f"feature '{names[col]}' is not finite at {checked.index[row]} (value {values[row, col]}); "
             "check the input columns there (a zero volume or price gives an infinite ratio)"
         )
     return frame

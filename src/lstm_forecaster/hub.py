@@ -39,6 +39,7 @@ from pathlib import Path
 from . import __version__
 from .card import CARD_NAME, data_info, headline_metrics, render_model_card, splits_info
 from .modeling import LSTMForecaster
+from .panel import PANEL_FILE
 from .repo_files import (
     MODEL_REPO_FILES,
     FolderSelection,
@@ -115,12 +116,16 @@ def load_model(model: str | Path, revision: str | None = None) -> LSTMForecaster
 
 
 def _api(token: str | None = None, *, write: bool = False):
-    """An `HfApi` with the token of `HF_TOKEN` or the login; `write` requires one."""
+    """An `HfApi` with the token of `HF_TOKEN` or the login; `write` requires one. Fails at once when
+    the Hub cannot be reached (no retries)."""
     from huggingface_hub import HfApi, get_token
+
+    from .errors import require_hub
 
     token = token or get_token()
     if write and not token:
         raise HubAuthError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a write token)")
+    require_hub()
     return HfApi(token=token)
 
 
@@ -429,6 +434,11 @@ def _space_file(rel: str) -> bool:
     return space_file(rel) and rel != SPACE_CONFIG_NAME and rel.split("/")[0] not in ("flagged", "lstm_forecaster")
 
 
+def _package_file(rel: str) -> bool:
+    """The package source a Space runs: its source and text files, and the embedded data (the panel)."""
+    return space_file(rel) or rel == f"data/{PANEL_FILE}"
+
+
 def _copy_tree(source: Path, target: Path, include: list[str] | tuple[str, ...] = (), allowed=_space_file) -> list:
     """Copy the Space allow-list of `source` (plus `include`) into `target`; returns what was skipped."""
     selection = select_files(source, allowed, include)
@@ -463,7 +473,7 @@ def stage_space(
     package = staging / "lstm_forecaster"
     if package.exists():
         shutil.rmtree(package)
-    skipped += _copy_tree(package_dir(), package, allowed=space_file)
+    skipped += _copy_tree(package_dir(), package, allowed=_package_file)
     if not (package / "model_card.md").is_file():
         from .card import model_card_template
 

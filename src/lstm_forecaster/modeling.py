@@ -9,14 +9,18 @@ import numpy as np
 import pandas as pd
 import torch
 from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 from torch import nn
 from torch.nn import functional as F
 
-from .configuration import LEGACY_DEFAULTS, LSTMForecasterConfig
-from .data import Samples, infer_step, load_ohlcv, utc_timestamp
-from .panel import PanelSamples, is_panel, samples_for
+from . import guards
+from .configuration import LSTMForecasterConfig, read_config_file
+from .data import Samples, check_forecast_spacing, check_forecast_values, infer_step, load_ohlcv, utc_timestamp
+from .errors import hub_unreachable_now
+from .features import warmup_rows
+from .panel import PanelSamples, is_panel, iter_series, samples_for
 from .scaling import SCALER_NAME, Scaler, context_target_scale
+from .weights import check_finite_weights, check_safetensors_file
 
 SOFTPLUS_ONE = math.log(math.e - 1.0)
 """softplus(SOFTPLUS_ONE) == 1: the zero output of a gap factor keeps the baseline's gap."""
@@ -31,6 +35,26 @@ def _model_card_template() -> str:
         if path.is_file():
             return path.read_text()
     return "---\n{{ card_data }}\n---\n\n# LSTM forecaster\n"
+
+
+class AttentionPooling(nn.Module):
+    """Additive attention over the steps of a window: `softmax_t(v . tanh(W h_t))`-weighted mean of `h_t`.
+
+    Parameters
+    ----------
+    size : int
+        Features of each step's recurrent output.
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.project = nn.Linear(size, size)
+        self.score = nn.Linear(size, 1, bias=False)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(batch, steps, size) outputs -> (batch, size) attention-weighted mean."""
+        weights = torch.softmax(self.score(torch.tanh(self.project(hidden))), dim=1)
+        return (weights * hidden).sum(dim=1)
 
 
 class LSTMForecaster(
@@ -65,6 +89,7 @@ class LSTMForecaster(
             self.rnn.append(rnn_class(size_in, size, batch_first=True, bidirectional=config.bidirectional))
             size_in = size * directions
         self.dropout = nn.Dropout(config.dropout)
+        self.pool = AttentionPooling(size_in) if config.head == "attention" else None
         self.head = nn.Linear(size_in, config.horizon * config.num_outputs)
         # The scaled zero return, where `median_at_last` pins the median; derived from the scaler.
         self.register_buffer("anchor", torch.zeros(config.horizon), persistent=False)
@@ -112,7 +137,11 @@ class LSTMForecaster(
         if all_steps:
             if self.config.bidirectional:
                 raise ValueError("all_steps needs a one-directional network (bidirectional=False)")
+            if self.pool is not None:
+                raise ValueError("all_steps applies the head at every step; it needs head 'last', not 'attention'")
             out = self.head(hidden)
+        elif self.pool is not None:
+            out = self.head(self.pool(hidden))
         else:
             # Final state of each direction: forward at the last step, backward at the first.
             out = self.head(torch.cat(list(last), dim=-1))
@@ -165,10 +194,12 @@ class LSTMForecaster(
             )
         return self.scaler
 
-    def samples(self, df: pd.DataFrame, need_targets: bool = True) -> Samples | PanelSamples:
+    def samples(
+        self, df: pd.DataFrame, need_targets: bool = True, check_last: int | None = None
+    ) -> Samples | PanelSamples:
         """Features, targets and bases of `df` for this model's config (`PanelSamples` for a panel;
-        `need_targets` False keeps every series long enough for one window)."""
-        return samples_for(df, self.config, need_targets)
+        `need_targets` False keeps every series long enough for one window; `check_last`: see `Samples`)."""
+        return samples_for(df, self.config, need_targets, check_last)
 
     @torch.no_grad()
     def target_origins(self, samples: Samples, origins: np.ndarray, batch_size: int = 4096) -> np.ndarray:
@@ -266,7 +297,9 @@ class LSTMForecaster(
             )
         return int(horizon)
 
-    def predict(self, df, horizon: int | None = None, calibrate: bool | None = None) -> pd.DataFrame:
+    def predict(
+        self, df, horizon: int | None = None, drop_incomplete: bool = False, calibrate: bool | None = None
+    ) -> pd.DataFrame:
         """Forecast the steps after the last row of `df`.
 
         Parameters
@@ -276,6 +309,8 @@ class LSTMForecaster(
             least `context_length` plus the features' warm-up rows per series.
         horizon : int, optional
             Steps to forecast, 1 to `config.horizon` (default: all).
+        drop_incomplete : bool
+            Drop a last candle whose volume says it is still forming (see `guards`).
         calibrate : bool, optional
             Recalibrate the intervals from the model's errors on the last `config.calibration_window`
             origins of `df` whose outcomes are known (default: the config's `calibration`, on for
@@ -290,13 +325,20 @@ class LSTMForecaster(
             For a panel, indexed by `(symbol, timestamp)`: every series forecast from its own last
             row, all in one batched forward pass, each in its own units (series shorter than one
             window are dropped with a warning).
+            `attrs["warnings"]`: the `guards` warnings, a list of `{"code", "message", "symbol"}`.
+
+        Raises
+        ------
+        ValueError
+            For bad input, and for a forecast `guards.after_forecast` refuses (a price that is not
+            positive, a move beyond any in the training data).
         """
+        df, warnings = guards.before_forecast(self, load_ohlcv(df), drop_incomplete)
         quantiles, mean = self.predict_quantiles(df, horizon, calibrate)
-        if not self.config.quantiles:
-            return quantiles
         frame = quantiles.copy()
-        frame.insert(0, "forecast", mean)
-        return frame
+        if self.config.quantiles:
+            frame.insert(0, "forecast", mean)
+        return guards.after_forecast(self, df, frame, warnings)
 
     def predict_quantiles(
         self, df, horizon: int | None = None, calibrate: bool | None = None
@@ -311,8 +353,14 @@ class LSTMForecaster(
         """
         horizon = self._check_horizon(horizon)
         df = load_ohlcv(df)
+        rows_read = warmup_rows(self.config.features) + self.config.context_length
         if is_panel(df):
-            samples = self.samples(df, need_targets=False)
+            for symbol, frame in iter_series(df):
+                try:
+                    check_forecast_spacing(frame.index, rows_read)
+                except ValueError as e:
+                    raise ValueError(f"{symbol}: {e}") from None
+            samples = self.samples(df, need_targets=False, check_last=self.config.context_length)
             last = samples.last_origins()
             values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(
                 -1, self.config.num_outputs
@@ -323,13 +371,15 @@ class LSTMForecaster(
                 [np.repeat(samples.symbols, horizon), pd.DatetimeIndex(stamps)], names=["symbol", "timestamp"]
             )
         else:
-            samples = self.samples(df)
+            check_forecast_spacing(df.index, rows_read)
+            samples = self.samples(df, check_last=self.config.context_length)  # only the rows a forecast reads
             values = self.forecast_origins(samples, np.array([len(samples) - 1]), calibrate=calibrate)[0, :horizon]
             step = infer_step(df.index)
             index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
         quantiles = pd.DataFrame(values, index=index, columns=self.config.output_names)
         median = self.config.median_index
         central = values[:, median] if median is not None else values.mean(axis=1)
+        check_forecast_values(values, central, self.config.target)
         return quantiles, pd.Series(central, index=index, name="forecast")
 
     def backtest(
@@ -400,18 +450,22 @@ class LSTMForecaster(
 
     # ----- saving and loading ----------------------------------------------------------------------
 
-    @classmethod
-    def _decode_arg(cls, expected_type, value):
-        # The mixin rebuilds the config from config.json: a key that file predates means what such a
-        # model did when it was written (LEGACY_DEFAULTS), not today's default.
-        if expected_type is LSTMForecasterConfig and isinstance(value, dict):
-            value = {**LEGACY_DEFAULTS, **value}
-        return super()._decode_arg(expected_type, value)
-
     def _save_pretrained(self, save_directory: Path) -> None:
         scaler = self._require_scaler()
         super()._save_pretrained(save_directory)
         scaler.save(Path(save_directory) / SCALER_NAME)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "LSTMForecaster":
+        """Load a model folder or Hub repo; `config.json` is checked (size, JSON, keys, limits) first.
+
+        When the Hub cannot be reached, a repo loads from the local cache at once (no retries).
+        """
+        if not os.path.isdir(pretrained_model_name_or_path) and hub_unreachable_now():
+            kwargs["local_files_only"] = True
+        if kwargs.get("config") is None:
+            kwargs["config"] = _read_config(str(pretrained_model_name_or_path), kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @classmethod
     def _from_pretrained(
@@ -429,8 +483,6 @@ class LSTMForecaster(
     ) -> "LSTMForecaster":
         config = model_kwargs.pop("config", None)
         if isinstance(config, dict):
-            # A key this config.json predates means what such a model did (LEGACY_DEFAULTS).
-            config = {**LEGACY_DEFAULTS, **config}
             config = LSTMForecasterConfig(
                 **{k: v for k, v in config.items() if k in LSTMForecasterConfig.__dataclass_fields__}
             )
@@ -479,11 +531,29 @@ class LSTMForecaster(
         scaler = Scaler.load(scaler_file)
         scaler.check_matches(config.features, config.target, config.scaling)
         model = cls(config)
+        check_safetensors_file(weights, model)
         model = cls._load_as_safetensor(model, weights, map_location, strict)
+        check_finite_weights(model, weights)
         model.scaler = scaler
+        model.training_profile = guards.load_profile(fetch("training_args.json"))  # None for old folders
         model.eval()
         return model
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _read_config(model_id: str, kwargs: dict) -> LSTMForecasterConfig | None:
+    """The checked config of a folder or Hub repo (`read_config_file`); None when it has no config.json."""
+    if os.path.isdir(model_id):
+        path = os.path.join(model_id, constants.CONFIG_NAME)
+        return read_config_file(path) if os.path.isfile(path) else None
+    download = ("revision", "cache_dir", "force_download", "token", "local_files_only")
+    try:
+        path = hf_hub_download(model_id, constants.CONFIG_NAME, **{k: kwargs[k] for k in download if k in kwargs})
+    except LocalEntryNotFoundError:
+        raise  # offline or unreachable, and not cached: not a sign the repo has no config.json
+    except EntryNotFoundError:
+        return None
+    return read_config_file(path)

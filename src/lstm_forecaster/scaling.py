@@ -69,6 +69,7 @@ class Scaler:
             for key, value in params.items():
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                     raise ValueError(f"scaler parameter {key} of '{name}' must be a finite number. Got {value!r}.")
+        _check_scales(self.mode, self.features, self.target, self.target_params)
 
     @classmethod
     def fit(
@@ -318,6 +319,29 @@ def context_normalize(windows, closes, feature_names: list[str], decay: float = 
 def context_target_scale(sigma: np.ndarray, horizon: int) -> np.ndarray:
     """(batch, horizon) scale of `context` targets: the window's volatility times sqrt(step)."""
     return np.asarray(sigma, dtype="float64")[:, None] * np.sqrt(np.arange(1, horizon + 1, dtype="float64"))
+
+
+def _check_scales(mode: str, features: dict, target: str, target_params: dict) -> None:
+    """A feature's std (or max - min) must not be negative; the target's must be positive.
+
+    A constant feature (scale 0) is shifted but not divided. The target's scale multiplies every
+    forecast back into price units: a zero or negative one is refused, not replaced.
+    """
+    if mode in _FITLESS:
+        return
+
+    def scale(params: dict) -> float:
+        return params["std"] if mode == "standard" else params["max"] - params["min"]
+
+    what = "std" if mode == "standard" else "max - min"
+    for name, params in features.items():
+        if scale(params) < 0:
+            raise ValueError(f"scaler.json: the {what} of feature '{name}' is negative ({scale(params)!r}); refused")
+    if scale(target_params) <= 0:
+        raise ValueError(
+            f"scaler.json: the {what} of the target '{target}' is {scale(target_params)!r}; it must be positive "
+            "(a target that is constant on the training split cannot be scaled)"
+        )
 
 
 def _params(mode: str, values: np.ndarray) -> dict[str, float]:

@@ -49,8 +49,19 @@ import yaml
 from . import __version__
 from .configuration import LSTMForecasterConfig
 from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
+from .guards import PROFILE_KEY, training_profile
 from .modeling import LSTMForecaster
-from .panel import PanelSamples, PanelSplit, date_split, is_panel, panel_path, pooled_cut_dates, samples_for
+from .output_folder import claim_output
+from .panel import (
+    PanelSamples,
+    PanelSplit,
+    bundled_panel_provenance,
+    date_split,
+    is_panel,
+    panel_path,
+    pooled_cut_dates,
+    samples_for,
+)
 from .scaling import Scaler, context_normalize, context_volatility
 
 OPTIMIZERS = ("adamw", "adam")
@@ -260,6 +271,10 @@ class TrainingConfig:
             )
         if self.loss_on_all_steps and self.model.bidirectional:
             raise ValueError("loss_on_all_steps needs a one-directional network (model.bidirectional: false).")
+        if self.loss_on_all_steps and self.model.head != "last":
+            raise ValueError(
+                f"loss_on_all_steps needs model.head: last (the head at every step). Got {self.model.head!r}."
+            )
 
     @property
     def test_fraction(self) -> float:
@@ -460,6 +475,7 @@ def _load_source(recipe: TrainingConfig, data, data_revision: str | None) -> tup
             "source": f"lstm_forecaster/data/{path.name}",
             "sha256": file_sha256(path),
             "sources": [{**record, "source": f"lstm_forecaster/data/{path.name}"} for record in _sources(df)],
+            "built_from": bundled_panel_provenance(),
         }
     if data is None:
         path = sample_path()
@@ -875,6 +891,7 @@ def train(
 
     accelerator = Accelerator(cpu=cpu, mixed_precision=_mixed_precision(recipe.mixed_precision, cpu))
     device = accelerator.device
+    lock = claim_output(output_dir, replace=overwrite or resume) if accelerator.is_main_process else None
     # Deterministic kernels, without filling every new tensor with NaN first (that debugging aid
     # costs about 6 % of the CPU step time and does not change the results).
     deterministic = torch.are_deterministic_algorithms_enabled()
@@ -1055,6 +1072,8 @@ def train(
             "data": _data_record(df, source, samples, split),
             "splits": _split_ranges(df, samples, split),
             **({"split_dates": _split_dates(split)} if isinstance(split, PanelSplit) else {}),
+            # What training saw, for the checks at predict time (guards.py).
+            PROFILE_KEY: training_profile(_training_rows(df, samples, split), config.horizon, config.target),
             "evaluated_split": evaluate_split,
             "seed": recipe.seed,
             "epochs": recipe.epochs,
@@ -1084,6 +1103,8 @@ def train(
     finally:
         torch.use_deterministic_algorithms(deterministic)
         torch.utils.deterministic.fill_uninitialized_memory = fill
+        if lock is not None:
+            lock.release()
 
 
 def _mixed_precision(value: str, cpu: bool) -> str:
@@ -1150,6 +1171,14 @@ def _data_record(df: pd.DataFrame, source: dict, samples, split) -> dict:
         **({"dropped_symbols": dropped} if dropped else {}),
         "assets": assets,
     }
+
+
+def _training_rows(df: pd.DataFrame, samples, split) -> pd.DataFrame:
+    """The training split's rows: of one series, or of every series of a panel that was trained on."""
+    if isinstance(split, PanelSplit):
+        stamps, symbols = df.index.get_level_values("timestamp"), df.index.get_level_values("symbol")
+        return df[(stamps < split.validation_start) & symbols.isin(samples.symbols)]
+    return df[df.index <= samples.index[split.train_last]]
 
 
 def _split_dates(split: PanelSplit) -> dict:

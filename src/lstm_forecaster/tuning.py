@@ -1,27 +1,14 @@
 """Hyperparameter search with Optuna over a recipe's declared search space, scored on validation only.
 
-A recipe declares its search space under a `search:` key (`lstm-forecaster train` ignores it):
-
-```yaml
-search:
-  hidden_size: {low: 16, high: 128, log: true}     # an integer range (the field is an integer)
-  learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}
-  dropout: {low: 0.0, high: 0.3}                   # a float range; `step` is accepted too
-  context_length: [20, 30, 60]                     # a list: choices
-  features:                                        # choices may be lists
-    - [log_return, volatility_7]
-    - [log_return, log_range, volatility_7, volatility_30]
-```
-
-Any field of the recipe or of its `model:` mapping may be searched, by its plain name, except those
-that would change what is scored (the data, its range and splits, the target, horizon, quantile
-levels, loss) or that only add noise (`seed`).
+The search space is the recipe's `search:` mapping of fields to ranges or choices (`search.py`).
 
 Each trial trains the recipe with the trial's values and is scored on the **validation split only**
 (`train(..., evaluate_split="validation")`): the mean pinball loss of its quantile forecasts, in price
 (or volume) units, over every validation origin and step; for a point model the pinball loss of
 level 0.5, half the MAE. Every epoch reports the validation loss of the training objective to Optuna,
 whose `MedianPruner` stops a trial that is worse than the median of earlier trials at the same epoch.
+A new study's first trial is the recipe as written, so the table always holds it beside the others,
+each with its ratio to the EWMA (RiskMetrics 0.94) quantiles on the same validation points.
 The test split is never read by a trial; once the study ends, the best trial's recipe is written
 as `best.yaml` and trained into `model/`, whose metrics are read once on the test split as for any
 trained model.
@@ -48,7 +35,6 @@ Needs the `tune` extra: `pip install "lstm-forecaster[tune]"` (optuna; psycopg2 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -61,13 +47,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
-from .configuration import LSTMForecasterConfig
-from .training import METRICS, TRAINING_ARGS, TrainingConfig, load_training_data, recipe_from_dict, train
+from .search import Parameter, apply, base_values, load_search_recipe
+from .training import METRICS, TRAINING_ARGS, TrainingConfig, load_training_data, train
 
-SEARCH_KEY = "search"
 STORAGE_NAME = "study.db"
 BEST_RECIPE = "best.yaml"
 TABLE_CSV = "trials.csv"
@@ -75,223 +61,6 @@ TABLE_MD = "trials.md"
 SUMMARY = "tuning.json"
 MODEL_DIR = "model"
 OBJECTIVE = "validation pinball loss (price units; point models: level 0.5, half the MAE)"
-# Never searched: they change the data, the splits or the objective, or only add noise.
-FIXED = {
-    "name": "it names the recipe",
-    "description": "it describes the recipe",
-    "data": "it changes the data scored",
-    "data_revision": "it changes the data scored",
-    "start": "it changes the data scored",
-    "end": "it changes the data scored",
-    "train_fraction": "it moves the validation split",
-    "validation_fraction": "it moves the validation split",
-    "target": "it changes what is scored",
-    "horizon": "it changes what is scored",
-    "quantiles": "it changes what is scored",
-    "loss": "it changes the objective",
-    "seed": "tuning a seed only fits noise",
-    "mixed_precision": "it does not change the model",
-}
-_RANGE_KEYS = ("low", "high", "log", "step")
-_PRIMITIVES = (str, int, float, bool, type(None))
-
-
-def _field_types() -> dict[str, type]:
-    """Searchable field name -> the Python type of its default (int, float, or other)."""
-    types = {}
-    for cls in (TrainingConfig, LSTMForecasterConfig):
-        instance = cls()
-        for f in dataclasses.fields(cls):
-            if f.name in ("model", "package_version") or f.name in FIXED:
-                continue
-            types[f.name] = type(getattr(instance, f.name))
-    types["hidden_size"] = int  # an int or a list: searched as an integer range or as choices
-    return types
-
-
-@dataclass
-class Parameter:
-    """One searched field: an integer or float range, or a list of choices.
-
-    Args:
-        name: Field of the recipe or of its `model:` mapping.
-        low: Lowest value of a range (None for choices).
-        high: Highest value of a range.
-        log: Sample the range on a log scale.
-        step: Step of the range (None: continuous floats, 1 for integers).
-        choices: The values of a categorical parameter (None for a range).
-        integer: Whether the range is of integers.
-    """
-
-    name: str
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: list | None = None
-    integer: bool = False
-
-    def suggest(self, trial) -> Any:
-        """The trial's value, decoded (a list choice comes back as the list)."""
-        if self.choices is not None:
-            return self.decode(trial.suggest_categorical(self.name, [self.encode(c) for c in self.choices]))
-        if self.integer:
-            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
-        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
-
-    @staticmethod
-    def encode(value: Any) -> Any:
-        """Optuna stores None, bool, int, float and str choices; anything else goes in as JSON."""
-        return value if isinstance(value, _PRIMITIVES) else json.dumps(value)
-
-    def decode(self, stored: Any) -> Any:
-        """The choice or range value that Optuna stored as `stored`."""
-        if self.choices is None:
-            return int(stored) if self.integer else float(stored)
-        for choice in self.choices:
-            if self.encode(choice) == stored:
-                return choice
-        raise ValueError(f"search.{self.name}: {stored!r} is not one of the choices {self.choices}")
-
-    def corners(self) -> list:
-        """The values to check against the recipe before searching: both ends, or every choice."""
-        return list(self.choices) if self.choices is not None else [self.low, self.high]
-
-    def describe(self) -> str:
-        if self.choices is not None:
-            return f"{self.name} in {self.choices}"
-        kind = "int" if self.integer else "float"
-        extras = "".join([", log" if self.log else "", f", step {self.step:g}" if self.step else ""])
-        return f"{self.name} {kind} [{self.low:g}, {self.high:g}{extras}]"
-
-
-def _number(name: str, key: str, value: Any, integer: bool) -> float:
-    if integer:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"search.{name}.{key} must be an integer ({name} is an integer field). Got {value!r}.")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"search.{name}.{key} must be a finite number. Got {value!r}.")
-    return float(value)
-
-
-def parse_search(space: Any) -> list[Parameter]:
-    """The `search:` mapping of a recipe as `Parameter`s; `ValueError` naming the bad entry.
-
-    Raises
-    ------
-    ValueError
-        For an unknown or fixed parameter, an empty or inverted range, a log range through zero,
-        an empty list of choices, or an entry that is neither a range nor a list.
-    """
-    if not isinstance(space, dict) or not space:
-        raise ValueError(
-            "the recipe has no search space: add a 'search:' mapping of parameters to ranges or choices, "
-            "e.g. search: {hidden_size: {low: 16, high: 128}, learning_rate: {low: 1.0e-4, high: 1.0e-2, log: true}}"
-        )
-    types = _field_types()
-    parameters = []
-    for name, spec in space.items():
-        if name in FIXED:
-            raise ValueError(f"search.{name} cannot be searched: {FIXED[name]}")
-        if name not in types:
-            raise ValueError(f"unknown parameter 'search.{name}'; accepted: {', '.join(sorted(types))}")
-        kind = types[name]
-        if isinstance(spec, list):
-            if not spec:
-                raise ValueError(f"search.{name} is an empty list of choices; give at least one value")
-            encoded = [Parameter.encode(c) for c in spec]
-            if len(set(map(str, encoded))) != len(encoded):
-                raise ValueError(f"search.{name} repeats a choice. Got {spec!r}.")
-            parameters.append(Parameter(name, choices=list(spec)))
-            continue
-        if not isinstance(spec, dict):
-            raise ValueError(f"search.{name} must be a range {{low: .., high: ..}} or a list of choices. Got {spec!r}.")
-        if kind not in (int, float):
-            raise ValueError(f"search.{name} takes a list of choices ({name} is not a number). Got {spec!r}.")
-        unknown = [k for k in spec if k not in _RANGE_KEYS]
-        if unknown or "low" not in spec or "high" not in spec:
-            raise ValueError(
-                f"search.{name} needs low and high (optional: log, step); got keys {', '.join(map(str, spec)) or 'none'}"
-            )
-        integer = kind is int
-        low, high = _number(name, "low", spec["low"], integer), _number(name, "high", spec["high"], integer)
-        if low > high:
-            raise ValueError(f"search.{name} has an inverted range: low {low!r} > high {high!r}")
-        if low == high:
-            raise ValueError(f"search.{name} has an empty range (low == high == {low!r}); set the value in the recipe")
-        log = spec.get("log", False)
-        if not isinstance(log, bool):
-            raise ValueError(f"search.{name}.log must be true or false. Got {log!r}.")
-        if log and low <= 0:
-            raise ValueError(f"search.{name} is on a log scale, so low must be positive. Got {low!r}.")
-        step = spec.get("step")
-        if step is not None:
-            step = _number(name, "step", step, integer)
-            if step <= 0 or step > high - low:
-                raise ValueError(f"search.{name}.step must be positive and at most high - low. Got {step!r}.")
-            if log:
-                raise ValueError(f"search.{name} cannot have both log and step")
-        parameters.append(Parameter(name, low=low, high=high, log=log, step=step, integer=integer))
-    return parameters
-
-
-def apply(recipe: TrainingConfig, values: dict[str, Any]) -> TrainingConfig:
-    """`recipe` with some of its fields (recipe or `model:` fields, by name) set to `values`."""
-    data = recipe.to_dict()
-    model_fields = {f.name for f in dataclasses.fields(LSTMForecasterConfig)}
-    for name, value in values.items():
-        if name in model_fields:
-            data["model"][name] = value
-        else:
-            data[name] = value
-    return recipe_from_dict(data)
-
-
-def check_search(recipe: TrainingConfig, parameters: list[Parameter]) -> None:
-    """Build the recipe at every parameter's ends (or choices), and at all lows and all highs at once."""
-    for p in parameters:
-        for value in p.corners():
-            try:
-                apply(recipe, {p.name: value})
-            except ValueError as e:
-                raise ValueError(f"search.{p.name} = {value!r} makes an invalid recipe: {e}") from e
-    for end in ("low", "high"):
-        values = {p.name: getattr(p, end) for p in parameters if p.choices is None}
-        try:
-            apply(recipe, values)
-        except ValueError as e:
-            raise ValueError(f"the search space's {end} ends together make an invalid recipe: {e}") from e
-
-
-def load_search_recipe(path: str | Path) -> tuple[TrainingConfig, list[Parameter]]:
-    """A recipe file and its `search:` space, checked against each other.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the file does not exist.
-    ValueError
-        When the recipe or its search space is bad (see `parse_search`, `check_search`).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(2, "no such recipe file", str(path))
-    try:
-        values = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ValueError(f"cannot read recipe {path}: {str(e).splitlines()[0]}") from e
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: a recipe must be a mapping of keys to values. Got {type(values).__name__}.")
-    values = dict(values)
-    space = values.pop(SEARCH_KEY, None)
-    try:
-        recipe = recipe_from_dict(values)
-        parameters = parse_search(space)
-        check_search(recipe, parameters)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from e
-    return recipe, parameters
 
 
 # ----- storage --------------------------------------------------------------------------------------
@@ -329,21 +98,91 @@ def open_storage(url: str):
 # ----- the study ------------------------------------------------------------------------------------
 
 
+def ewma_pinball(recipe: TrainingConfig, df: pd.DataFrame, split_name: str = "validation") -> float | None:
+    """Pinball loss of the EWMA (RiskMetrics 0.94) baseline on the points a model is scored on.
+
+    `validation`: the points of `train(..., evaluate_split="validation")`, which every trial is
+    scored on: each (origin, step) from the first validation origin whose target lies at or before
+    the last validation row. `test`: those of the held-out test backtest, each origin from the first
+    test origin with all its steps known. The cuts are taken on the raw rows, so they are the same
+    for every trial whatever its features and context. The baseline is fitted on the training rows.
+    None for point models and volume targets (the baseline forecasts close quantiles).
+    """
+    from .baselines import baseline_quantiles
+    from .data import Samples
+    from .metrics import pinball_loss
+    from .panel import is_panel
+    from .training import chronological_split
+
+    if split_name not in ("validation", "test"):
+        raise ValueError(f"split_name must be 'validation' or 'test'. Got {split_name!r}.")
+    config = recipe.model
+    if not config.quantiles or config.target == "volume" or is_panel(df):
+        return None  # a panel's objective is its pooled ratio to a baseline already (`_validation_score`)
+    samples = Samples(df, config.features, config.target, config.context_length, config.horizon)
+    split = chronological_split(df, samples, recipe)
+    prices = df["close"]
+    position = {t: i for i, t in enumerate(df.index)}
+    train_size = position[samples.index[split.train_last]] + 1
+    if split_name == "validation":
+        first = position[samples.index[split.validation[0]]]
+        last = position[samples.index[split.validation_last]]
+    else:
+        first, last = position[samples.index[split.test[0]]], len(df) - 1
+    origins = np.arange(first, last)
+    q = baseline_quantiles(prices, origins, train_size, config.horizon, config.quantiles, names=["ewma"])["ewma"]
+    close = prices.to_numpy(dtype="float64")
+    rows = origins[:, None] + np.arange(1, config.horizon + 1)[None, :]
+    known = rows <= last
+    if split_name == "test":
+        known &= known.all(axis=1, keepdims=True)  # the test backtest keeps complete origins only
+    forecast = close[origins, None, None] * np.exp(q)
+    return float(pinball_loss(close[rows[known]], forecast[known], config.quantiles))
+
+
 def _validation_score(report: dict) -> float:
-    """The objective from a validation report: the model's mean pinball loss (point: MAE / 2)."""
+    """The objective from a validation report: the model's mean pinball loss (point: MAE / 2).
+
+    A panel's losses are in each asset's own units and do not add up: its objective is the pooled,
+    unit-free ratio, the geometric mean over assets of the model's pinball loss over the
+    rolling-volatility baseline's (point models: the pooled MASE).
+    """
+    if report.get("panel"):
+        pooled = report["pooled"]
+        if "pinball_ratio" in pooled:
+            return float(pooled["pinball_ratio"]["rolling_volatility"])
+        return float(pooled["mase"]["model"])
     if "quantile" in report:
         return float(report["quantile"]["model"]["pinball"])
     return 0.5 * float(report["models"]["model"]["mae"])
 
 
-def _baseline_score(report: dict) -> float | None:
-    """The same loss for the rolling-volatility baseline (quantile) or the naive last value (point)."""
+def _baseline_score(report: dict, ewma: float | None) -> float | None:
+    """The same loss for the reference baseline: EWMA (quantile models), else the naive last value;
+    for a panel, whose objective is already a ratio to the rolling-volatility baseline: 1."""
+    if report.get("panel"):
+        return 1.0
     if "quantile" in report:
-        return float(report["quantile"]["rolling_volatility"]["pinball"])
+        return ewma
     return 0.5 * float(report["models"]["naive_last"]["mae"])
 
 
-def _objective(recipe, parameters, df, scratch: Path, cpu: bool):
+def _reference(ewma: float | None, panel: bool) -> str:
+    """What `ratio_to_baseline` compares with."""
+    if ewma is not None:
+        return "the EWMA (RiskMetrics 0.94) quantiles"
+    if panel:
+        return "the rolling-volatility quantiles (the objective is already the pooled ratio)"
+    return "the naive last value"
+
+
+def _ratio(trial, ewma: float | None) -> float | None:
+    """A finished trial's objective over the reference baseline's on the same points."""
+    reference = ewma if ewma is not None else trial.user_attrs.get("baseline")
+    return trial.value / reference if trial.value is not None and reference else None
+
+
+def _objective(recipe, parameters, df, scratch: Path, cpu: bool, ewma: float | None):
     import optuna
 
     def objective(trial) -> float:
@@ -375,21 +214,23 @@ def _objective(recipe, parameters, df, scratch: Path, cpu: bool):
             shutil.rmtree(folder, ignore_errors=True)
         if report.get("split") != "validation":  # the test split is never a trial's score
             raise RuntimeError(f"a trial was scored on the {report.get('split')!r} split")
-        score, baseline = _validation_score(report), _baseline_score(report)
+        score, baseline = _validation_score(report), _baseline_score(report, ewma)
         trial.set_user_attr("split", report["split"])
         trial.set_user_attr("best_epoch", args["best_epoch"])
         trial.set_user_attr("epochs_run", args["epochs_run"])
         trial.set_user_attr("val_loss", args["best_val_loss"])
         trial.set_user_attr("baseline", baseline)
-        trial.set_user_attr("ratio_to_baseline", score / baseline if baseline else None)
         trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
         return score
 
     return objective
 
 
-def study_table(study, parameters: list[Parameter]) -> pd.DataFrame:
+def study_table(study, parameters: list[Parameter], ewma: float | None = None) -> pd.DataFrame:
     """One row per trial of the study: number, state, objective, the parameters, epochs, ratio, seconds.
+
+    `ratio_to_baseline` is the objective over `ewma` (the EWMA baseline's validation pinball loss),
+    or over the trial's recorded naive baseline for point models.
 
     Completed trials come first, best first; then pruned, failed and running ones by number.
     """
@@ -402,14 +243,15 @@ def study_table(study, parameters: list[Parameter]) -> pd.DataFrame:
             value = p.decode(t.params[p.name]) if p.name in t.params else None
             row[p.name] = json.dumps(value) if isinstance(value, list) else value
         attrs = t.user_attrs
-        row["ratio_to_baseline"] = attrs.get("ratio_to_baseline")
+        row["base_recipe"] = bool(attrs.get("base_recipe", False))
+        row["ratio_to_baseline"] = _ratio(t, ewma)
         row["epochs_run"] = attrs.get("epochs_run")
         row["best_epoch"] = attrs.get("best_epoch")
         row["pruned_at_epoch"] = t.last_step if t.state == TrialState.PRUNED else None
         row["seconds"] = attrs.get("seconds")
         rows.append(row)
     columns = ["trial", "state", "val_pinball", *[p.name for p in parameters]]
-    columns += ["ratio_to_baseline", "epochs_run", "best_epoch", "pruned_at_epoch", "seconds"]
+    columns += ["base_recipe", "ratio_to_baseline", "epochs_run", "best_epoch", "pruned_at_epoch", "seconds"]
     table = pd.DataFrame(rows, columns=columns)
     order = {"complete": 0, "pruned": 1, "fail": 2, "running": 3, "waiting": 4}
     table["_order"] = table["state"].map(order).fillna(5)
@@ -521,6 +363,17 @@ def tune(
     if study.direction != optuna.study.StudyDirection.MINIMIZE:
         raise ValueError(f"study {study_name!r} in {redact(url)} maximizes its objective; give another --study")
 
+    ewma = ewma_pinball(recipe, df, "validation")
+    from .panel import is_panel
+
+    panel = is_panel(df)  # scored on the pooled ratio to the rolling-volatility baseline
+    short_name = "EWMA" if ewma is not None else ("rolling volatility" if panel else "naive")
+    base = base_values(recipe, parameters)
+    if base is not None and trials:
+        # The recipe as written is a trial of the study (its first, in a new one): the table then
+        # shows it beside the others on the same validation points, and the best is never worse.
+        study.enqueue_trial(base, user_attrs={"base_recipe": True}, skip_if_exists=True)
+
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=trials, disable=not show, desc=f"tune {study_name}", unit="trial", dynamic_ncols=True)
 
@@ -533,7 +386,9 @@ def tune(
         took = f", {seconds:.1f} s" if seconds is not None else ""
         if trial.state.name == "COMPLETE":
             best = study.best_trial
-            what = f"val pinball {trial.value:.6g} (best {best.value:.6g}, trial {best.number})"
+            ratio = _ratio(trial, ewma)
+            versus = f", {ratio:.4f}x {short_name}" if ratio else ""
+            what = f"val pinball {trial.value:.6g}{versus} (best {best.value:.6g}, trial {best.number})"
         elif trial.state.name == "PRUNED":
             what = f"pruned at epoch {trial.last_step}"
         else:
@@ -544,7 +399,7 @@ def tune(
     try:
         if trials:
             study.optimize(
-                _objective(recipe, parameters, df, scratch, cpu),
+                _objective(recipe, parameters, df, scratch, cpu, ewma),
                 n_trials=trials,
                 callbacks=[report],
                 catch=(FloatingPointError,),
@@ -553,10 +408,12 @@ def tune(
         bar.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
-    table = study_table(study, parameters)
+    table = study_table(study, parameters, ewma)
     _write_text(output / TABLE_CSV, table.to_csv(index=False))
     _write_text(
-        output / TABLE_MD, f"Study `{study_name}`, objective: {OBJECTIVE}, lower is better.\n\n" + _markdown(table)
+        output / TABLE_MD,
+        f"Study `{study_name}`, objective: {OBJECTIVE}, lower is better; `ratio_to_baseline`: against "
+        f"{_reference(ewma, panel)} on the same points.\n\n" + _markdown(table),
     )
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if not completed:
@@ -580,10 +437,22 @@ def tune(
         "direction": "minimize",
         "recipe": recipe_file,
         "search": [p.describe() for p in parameters],
-        "sampler": {"name": "TPESampler", "seed": seed},
+        "sampler": {"name": "TPESampler", "seed_of_this_run": seed},
         "pruner": type(study.pruner).__name__,
+        "baseline": {
+            "name": "ewma (RiskMetrics 0.94)"
+            if ewma is not None
+            else ("rolling volatility (pooled ratio)" if panel else "naive last value"),
+            "validation_pinball": ewma,
+        },
         "trials": {state: int((table["state"] == state).sum()) for state in sorted(set(table["state"]))},
-        "best": {"trial": best.number, "value": best.value, "params": best_params, **best.user_attrs},
+        "best": {
+            "trial": best.number,
+            "value": best.value,
+            "ratio_to_baseline": _ratio(best, ewma),
+            "params": best_params,
+            **best.user_attrs,
+        },
     }
     _write_text(output / SUMMARY, json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
     model = None

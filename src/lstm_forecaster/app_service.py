@@ -1,0 +1,304 @@
+"""What the Space does with a model, independent of the web page: data, forecasts as records, backtests.
+
+`ForecastService` is what the page, the `/forecast` API endpoint and the MCP tool call. A forecast is
+made per series (the series of a `(symbol, timestamp)` panel, or the single series of a file) through
+`LSTMForecaster.predict`, so every guard of `guards.py` applies, and comes back as `Forecast` objects:
+a table for the page, records for machines, a CSV file for download.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import tempfile
+import threading
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import guards
+from .data import file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
+from .modeling import LSTMForecaster
+
+BACKTEST_CACHE_SIZE = 8
+"""Backtests kept in memory, one per distinct data file (by sha256)."""
+
+OWN_DATES_FRACTION = 0.3
+"""A backtest on a file that does not cover the model's held-out period uses the file's last 30 % of rows."""
+
+CSV_FILES_KEPT = 64
+"""Forecast CSV files kept on disk for download; older ones are deleted."""
+
+SAMPLE_NAME = "the bundled BTC-USD daily sample"
+
+
+def iso(stamp) -> str:
+    """A timestamp as `YYYY-MM-DDTHH:MM:SSZ` (UTC)."""
+    return pd.Timestamp(stamp).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day(stamp) -> str:
+    """A timestamp as a date, with the hour when it has one."""
+    stamp = pd.Timestamp(stamp)
+    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def split_range(training_args: dict, split: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """(first, last) timestamp of a split's rows, as `training.train` records them in `training_args.json`."""
+    splits = training_args.get("splits")
+    entry = splits.get(split) if isinstance(splits, dict) else None
+    if not isinstance(entry, dict):
+        return None
+    start, end = entry.get("start", entry.get("first")), entry.get("end", entry.get("last"))
+    if not start or not end:
+        return None
+    return utc_timestamp(start), utc_timestamp(end)
+
+
+def _first_origin(training_args: dict, split: str) -> pd.Timestamp | None:
+    """The first forecast origin of a split (its first origin whose targets all lie in it)."""
+    entry = (training_args.get("splits") or {}).get(split) or {}
+    return utc_timestamp(entry["first_origin"]) if entry.get("first_origin") else None
+
+
+@dataclass
+class Forecast:
+    """The forecast of one series after its last row, in price (or volume) units.
+
+    Args:
+        symbol: The series' name (a panel's symbol), None for an unnamed single series.
+        history: (rows,) the real target quantity (close or volume) up to the forecast's origin.
+        frame: (horizon, columns) `model.predict` output: `forecast` and the `q{level}` columns.
+        step: The data's spacing between rows.
+        warnings: The `guards` warnings of this forecast.
+    """
+
+    symbol: str | None
+    history: pd.Series
+    frame: pd.DataFrame
+    step: pd.Timedelta
+    warnings: list[dict] = field(default_factory=list)
+
+    @property
+    def last(self) -> float:
+        return float(self.history.iloc[-1])
+
+    @property
+    def levels(self) -> list[str]:
+        return [c for c in self.frame.columns if c != "forecast"]
+
+    def table(self) -> pd.DataFrame:
+        """Every step and level: symbol, timestamp, step, forecast, `q{level}` columns, change from the last value (%).
+
+        Values are rounded to 2 decimals, more for prices below 1,000 (six significant digits).
+        """
+        decimals = max(2, 5 - math.floor(math.log10(abs(self.last)))) if self.last else 6
+        table = pd.DataFrame(
+            {
+                "symbol": self.symbol or "",
+                "timestamp": [iso(t) for t in self.frame.index],
+                "step": np.arange(1, len(self.frame) + 1),
+            }
+        )
+        for column in ("forecast", *self.levels):
+            table[column] = self.frame[column].to_numpy().round(decimals)
+        table["change (%)"] = [round(100 * (v / self.last - 1), 3) for v in self.frame["forecast"]]
+        return table
+
+    def records(self) -> list[dict]:
+        """One record per step: symbol, timestamp, step, forecast, one field per level, this series' warnings."""
+        return [
+            {
+                "symbol": self.symbol,
+                "timestamp": iso(stamp),
+                "step": k,
+                "forecast": float(row["forecast"]),
+                **{level: float(row[level]) for level in self.levels},
+                "warnings": [dict(w) for w in self.warnings],
+            }
+            for k, (stamp, row) in enumerate(self.frame.iterrows(), start=1)
+        ]
+
+
+class ForecastService:
+    """The loaded model and the data it is applied to; what the page, the API and the MCP tool call.
+
+    Parameters
+    ----------
+    model : LSTMForecaster
+        A trained model (with its scaler).
+    training_args : dict
+        Its `training_args.json` ({} when absent).
+    """
+
+    def __init__(self, model: LSTMForecaster, training_args: dict):
+        self.model = model
+        self.training_args = training_args
+        self.config = model.config
+        self.quantity = "volume" if self.config.target == "volume" else "close"
+        self.sample = load_ohlcv(sample_path())
+        self._backtests: dict[str, tuple[pd.DataFrame, dict, pd.Series, str]] = {}
+        self._lock = threading.Lock()
+        self._csv_dir = Path(tempfile.mkdtemp(prefix="lstm-forecaster-csv-"))
+        weakref.finalize(self, shutil.rmtree, self._csv_dir, True)  # removed with the service, or at exit
+        self._csv_count = 0
+
+    # data
+
+    def load_data(self, path: str | None, name: str | None = None) -> tuple[pd.DataFrame, str]:
+        """The bundled sample (path None) or an uploaded CSV/Parquet; and a name for it.
+
+        Error messages name the uploaded file by `name` (its name as uploaded), never the server's path.
+        """
+        if not path:
+            return self.sample, SAMPLE_NAME
+        name = name or Path(path).name
+        try:
+            guards.check_upload(path, name)
+            df = load_ohlcv(path)
+        except ValueError as e:
+            message = str(e).replace(str(path), name)
+            raise ValueError(message if message.startswith(name) else f"{name}: {message}") from e
+        guards.check_upload_rows(df, name)
+        return df, name
+
+    def trained_symbols(self) -> list[str]:
+        """The assets the model was trained on, by name (none for an unnamed single series)."""
+        profile = getattr(self.model, "training_profile", None) or {}
+        return [str(a["symbol"]) for a in profile.get("assets") or [] if isinstance(a, dict) and a.get("symbol")]
+
+    @staticmethod
+    def data_symbols(df: pd.DataFrame) -> list[str]:
+        """The named series of `df` (none for an unnamed single series)."""
+        return [symbol for symbol, _ in guards.series_of(df) if symbol]
+
+    def assets(self, df: pd.DataFrame | None = None) -> list[str]:
+        """The asset picker's choices: the data's series first, then the other assets of training."""
+        data = self.data_symbols(df) if df is not None else []
+        return data + [s for s in self.trained_symbols() if s not in data]
+
+    # forecast
+
+    def forecast(
+        self,
+        df: pd.DataFrame,
+        name: str,
+        horizon: int | None = None,
+        symbol: str | None = None,
+        drop_incomplete: bool = False,
+    ) -> list[Forecast]:
+        """Forecast `horizon` steps after the last row of each series of `df`, or of the series `symbol` only.
+
+        Raises
+        ------
+        ValueError
+            When `symbol` is not in the data, and for every refusal of `predict`.
+        """
+        series = guards.series_of(df)
+        if symbol:
+            chosen = [(s, rows) for s, rows in series if s == symbol]
+            if not chosen:
+                held = ", ".join(s for s, _ in series if s) or "one unnamed series"
+                raise ValueError(f"{symbol} is not in {name} (it holds {held}): upload a file with {symbol}'s candles")
+            series = chosen
+        forecasts = []
+        for s, rows in series:
+            rows = rows.copy()
+            if s:
+                rows.attrs["symbol"] = s
+            frame = self.model.predict(rows, horizon=horizon, drop_incomplete=drop_incomplete)
+            history = rows[self.quantity]
+            history = history[history.index < frame.index[0]]  # without a dropped incomplete candle
+            forecasts.append(
+                Forecast(
+                    symbol=s,
+                    history=history,
+                    frame=frame,
+                    step=infer_step(rows.index),
+                    warnings=list(frame.attrs.get("warnings", [])),
+                )
+            )
+        return forecasts
+
+    def write_csv(self, forecasts: list[Forecast]) -> Path:
+        """The tables of `forecasts` as one CSV file for download (its name: the asset and the last data day)."""
+        table = pd.concat([f.table() for f in forecasts], ignore_index=True)
+        first = forecasts[0]
+        who = re.sub(r"[^A-Za-z0-9._-]+", "-", first.symbol) if len(forecasts) == 1 and first.symbol else "forecast"
+        with self._lock:
+            self._csv_count += 1
+            folder = self._csv_dir / str(self._csv_count)
+            old = self._csv_dir / str(self._csv_count - CSV_FILES_KEPT)
+        folder.mkdir()
+        path = folder / f"{who}-{first.history.index[-1].strftime('%Y-%m-%d')}.csv"
+        table.to_csv(path, index=False)
+        for stale in old.glob("*.csv") if old.is_dir() else []:
+            stale.unlink(missing_ok=True)
+        return path
+
+    # backtest
+
+    def _samples_from(self, df: pd.DataFrame, start: pd.Timestamp):
+        """The samples of `df`, its features checked only in the rows a backtest from `start` reads."""
+        from .features import warmup_rows
+
+        c = self.config
+        stamps = df.index[warmup_rows(c.features) :]
+        first_read = max(int(stamps.searchsorted(start)) - c.context_length + 1, 0)
+        return self.model.samples(df, check_last=len(stamps) - first_read)
+
+    def backtest(self, path: str | None, name: str | None = None) -> tuple[pd.DataFrame, dict, pd.Series, str]:
+        """Rolling-origin forecasts of the frozen model and their metrics beside baselines.
+
+        On data that covers the model's held-out (test) period, over that period. On a file that does
+        not, over the file's own last `OWN_DATES_FRACTION` of rows, the baselines fitted on the rows before.
+
+        Returns
+        -------
+        (frame, report, history, note)
+            The backtest frame (one row per origin and step), the `evaluate_backtest` report, the real
+            series, and a note on the data and dates used.
+        """
+        from .evaluation import evaluate_backtest
+
+        args = self.training_args
+        df, name = self.load_data(path, name)
+        if len(guards.series_of(df)) > 1:
+            raise ValueError(f"{name} holds several assets; the backtest runs on one: upload one asset's file")
+        sha = file_sha256(path) if path else file_sha256(sample_path())
+        with self._lock:
+            cached = self._backtests.get(sha)
+        if cached is None:
+            test, train = split_range(args, "test"), split_range(args, "train")
+            start = (_first_origin(args, "test") or test[0]) if test else None
+            if test and train and df.index[0] <= start <= df.index[-1]:
+                end, fitted_until = test[1], train[1]
+                note = f"Data: {name}, over the model's held-out period {day(start)} to {day(end)}."
+                if path:
+                    note += " The model is run, frozen, on these rows over its held-out dates."
+            else:
+                first = int(len(df) * (1 - OWN_DATES_FRACTION))
+                if first < 1:
+                    raise ValueError(f"{name} has too few rows for a backtest")
+                start, end, fitted_until = df.index[first], df.index[-1], df.index[first - 1]
+                note = (
+                    f"Data: {name}, which does not cover the model's held-out period: the frozen model is run "
+                    f"over the file's own last {100 * OWN_DATES_FRACTION:.0f} % of rows, {day(start)} to {day(end)} "
+                    f"(baselines fitted on the rows before). The model may have seen these dates in training."
+                )
+            frame = self.model.backtest(df, start=start, samples=self._samples_from(df, start))
+            frame = frame[frame["timestamp"] <= end].reset_index(drop=True)
+            if frame.empty:
+                raise ValueError(f"{name} has no complete forecast from {day(start)} to {day(end)}")
+            history = df[self.quantity]
+            report = evaluate_backtest(frame, history, fitted_until, self.config.quantiles)
+            cached = (frame, report, history, note)
+            with self._lock:
+                while len(self._backtests) >= BACKTEST_CACHE_SIZE:  # oldest first: dicts keep insertion order
+                    self._backtests.pop(next(iter(self._backtests)))
+                self._backtests[sha] = cached
+        return cached

@@ -1,0 +1,369 @@
+"""Checks around a forecast: warnings a user should see, and forecasts that must not be shown.
+
+`LSTMForecaster.predict` calls `before_forecast` on its input and `after_forecast` on its output, so
+the CLI, the Python API and the Space share every check:
+
+- warnings, returned in `forecast.attrs["warnings"]` as a list of `{"code", "message", "symbol"}`:
+  `frequency` (the data's spacing differs from the training data's), `zero_shot` (an asset that was
+  not in training), `price_range` (the prices the forecast reads lie outside what training saw for that
+  asset), `incomplete_candle` (the last candle's volume is far below the recent median: it is probably
+  still forming) and `dropped_incomplete` (that candle was dropped, `predict(drop_incomplete=True)`);
+- refusals, a `ValueError` saying why: a forecast price that is not positive at any level, or a step's
+  move larger than any move over as many steps in the model's training data. Such a forecast is never
+  returned. (A central forecast that is not positive, or any that is not finite, is refused before,
+  by `data.check_forecast_values` in `predict_quantiles`.)
+
+What training saw (`training_profile`) is recorded under `profile` in `training_args.json` and read
+back by `from_pretrained` (`load_profile`); folders without it skip the checks that need it.
+
+Uploads (`check_upload`, `check_upload_rows`) are refused before they are parsed when they are not
+CSV or Parquet, or too large.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import infer_step
+
+INCOMPLETE_FRACTION = 0.1
+"""A last candle whose volume is below this fraction of the median of the `INCOMPLETE_LOOKBACK` before it
+looks incomplete (a candle an hour into its day has about 1/24 of a day's volume)."""
+
+INCOMPLETE_LOOKBACK = 20
+"""Candles before the last one whose median volume is its reference."""
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+"""Largest upload read (50 MiB: about 20 years of hourly candles as CSV)."""
+
+MAX_UPLOAD_ROWS = 1_000_000
+"""Most rows an upload may hold (every candle of every asset)."""
+
+PROFILE_KEY = "profile"
+"""Key of `training_profile` in `training_args.json`."""
+
+_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or an Excel .xlsx workbook)",
+    b"\xd0\xcf\x11\xe0": "an old Excel or Word document",
+    b"\x1f\x8b": "a gzip archive",
+}
+
+
+# ----- the series of a frame -------------------------------------------------------------------------
+
+
+def series_of(df: pd.DataFrame) -> list[tuple[str | None, pd.DataFrame]]:
+    """(symbol, rows) of each series: the groups of a `(symbol, timestamp)` panel, else the frame itself.
+
+    A single series is named by `df.attrs["symbol"]` when its loader recorded one, else None.
+    """
+    if isinstance(df.index, pd.MultiIndex) and "symbol" in df.index.names:
+        return [(str(symbol), rows.droplevel("symbol")) for symbol, rows in df.groupby(level="symbol", sort=False)]
+    symbol = df.attrs.get("symbol")
+    return [(str(symbol) if symbol else None, df)]
+
+
+def _quantity(target: str) -> str:
+    return "volume" if target == "volume" else "close"
+
+
+# ----- what training saw ----------------------------------------------------------------------------
+
+
+def training_profile(train_rows: pd.DataFrame, horizon: int, target: str) -> dict:
+    """What the training rows hold, for the checks at predict time.
+
+    Parameters
+    ----------
+    train_rows : pd.DataFrame
+        The training split's OHLCV rows (a single series or a `(symbol, timestamp)` panel).
+    horizon : int
+        The model's horizon.
+    target : str
+        The model's target (`close`, `log_return` or `volume`).
+
+    Returns
+    -------
+    dict
+        `frequency` (the spacing, as a `pd.Timedelta` string), `assets` (per series: `symbol`, None for an
+        unnamed single series, and the lowest and highest `close`) and `max_abs_log_move` (per step k,
+        the largest |log(close[t + k] / close[t])| over the training rows of every asset; None for
+        volume models). Plain JSON.
+    """
+    series = series_of(train_rows)
+    assets, moves = [], np.zeros(horizon)
+    for symbol, rows in series:
+        close = rows["close"].to_numpy(dtype="float64")
+        assets.append({"symbol": symbol, "min_close": float(close.min()), "max_close": float(close.max())})
+        logs = np.log(close)
+        for k in range(1, min(horizon, len(close) - 1) + 1):
+            moves[k - 1] = max(moves[k - 1], float(np.abs(logs[k:] - logs[:-k]).max()))
+    return {
+        "frequency": str(infer_step(series[0][1].index)),
+        "assets": assets,
+        "max_abs_log_move": None if target == "volume" else [round(float(m), 6) for m in moves],
+    }
+
+
+def load_profile(path: str | Path | None) -> dict | None:
+    """The `profile` of a `training_args.json`, or None when there is no file or it records none (old folders)."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        args = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    profile = args.get(PROFILE_KEY) if isinstance(args, dict) else None
+    return profile if isinstance(profile, dict) else None
+
+
+def _asset(profile: dict, symbol: str | None) -> dict | None:
+    """The training record of `symbol`: by name, or the only one when the model saw one unnamed series."""
+    assets = [a for a in profile.get("assets") or [] if isinstance(a, dict)]
+    named = [a for a in assets if a.get("symbol") == symbol] if symbol is not None else []
+    if named:
+        return named[0]
+    if len(assets) == 1 and (symbol is None or assets[0].get("symbol") is None):
+        return assets[0]
+    return None
+
+
+def _trained_symbols(profile: dict) -> list[str]:
+    return [str(a["symbol"]) for a in profile.get("assets") or [] if isinstance(a, dict) and a.get("symbol")]
+
+
+# ----- warnings before the forecast -----------------------------------------------------------------
+
+
+def warning(code: str, message: str, symbol: str | None = None) -> dict:
+    """One structured warning."""
+    return {"code": code, "message": message, "symbol": symbol}
+
+
+def _day(stamp) -> str:
+    stamp = pd.Timestamp(stamp)
+    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _price(value: float) -> str:
+    return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.6g}"
+
+
+def incomplete_last_candle(rows: pd.DataFrame) -> str | None:
+    """Why the last candle looks incomplete (its volume far below the recent median), or None."""
+    if "volume" not in rows.columns or len(rows) < INCOMPLETE_LOOKBACK + 1:
+        return None
+    volume = rows["volume"].to_numpy(dtype="float64")
+    median = float(np.median(volume[-INCOMPLETE_LOOKBACK - 1 : -1]))
+    last = float(volume[-1])
+    if median <= 0 or last >= INCOMPLETE_FRACTION * median:
+        return None
+    return (
+        f"the last candle ({_day(rows.index[-1])}) looks incomplete: its volume {_price(last)} is "
+        f"{100 * last / median:.1f} % of the median of the {INCOMPLETE_LOOKBACK} before it"
+    )
+
+
+def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> tuple[pd.DataFrame, list[dict]]:
+    """Warnings about the data a forecast reads; with `drop_incomplete`, drop a last candle that looks incomplete.
+
+    Parameters
+    ----------
+    model : LSTMForecaster
+        The model; its `training_profile` (None for old folders) tells what training saw.
+    df : pd.DataFrame
+        OHLCV rows from `load_ohlcv` (a single series or a `(symbol, timestamp)` panel).
+    drop_incomplete : bool
+        Drop the last candle of each series whose volume says it is still forming.
+
+    Returns
+    -------
+    (pd.DataFrame, list of dict)
+        The rows to forecast from, and the warnings.
+    """
+    profile = getattr(model, "training_profile", None) or {}
+    context = model.config.context_length
+    quantity = _quantity(model.config.target)
+    warnings: list[dict] = []
+    dropped = []
+    trained_symbols = _trained_symbols(profile)
+    for symbol, rows in series_of(df):
+        incomplete = incomplete_last_candle(rows)
+        if incomplete and drop_incomplete:
+            dropped.append((symbol, rows.index[-1]))
+            warnings.append(warning("dropped_incomplete", incomplete + "; it was dropped", symbol))
+            rows = rows.iloc[:-1]
+        elif incomplete:
+            warnings.append(
+                warning(
+                    "incomplete_candle",
+                    incomplete
+                    + "; drop it (predict(..., drop_incomplete=True)) to forecast from the last complete one",
+                    symbol,
+                )
+            )
+        name = f"{symbol}: " if symbol else ""
+        if profile.get("frequency") and len(rows) >= 2:
+            trained, given = pd.Timedelta(profile["frequency"]), infer_step(rows.index)
+            if trained != given:
+                warnings.append(
+                    warning(
+                        "frequency",
+                        f"{name}the data has one row every {_duration(given)}, the model was trained on one every "
+                        f"{_duration(trained)}: its forecasts and their timestamps assume the data's own spacing",
+                        symbol,
+                    )
+                )
+        if trained_symbols and symbol is not None and symbol not in trained_symbols:
+            warnings.append(
+                warning(
+                    "zero_shot",
+                    f"{symbol} was not in the model's training data ({', '.join(trained_symbols)}): "
+                    "a zero-shot forecast",
+                    symbol,
+                )
+            )
+            continue
+        asset = _asset(profile, symbol)
+        if asset and quantity in rows.columns and len(rows):
+            read = rows[quantity].to_numpy(dtype="float64")[-context:]
+            low, high = float(asset["min_close"]), float(asset["max_close"])
+            if quantity == "close" and (read.min() < low or read.max() > high):
+                warnings.append(
+                    warning(
+                        "price_range",
+                        f"{name}the closes the forecast reads ({_price(read.min())} to {_price(read.max())}) lie "
+                        f"outside the range training saw ({_price(low)} to {_price(high)})",
+                        symbol,
+                    )
+                )
+    if dropped:
+        df = _drop_rows(df, dropped)
+    return df, warnings
+
+
+def _drop_rows(df: pd.DataFrame, rows: list[tuple[str | None, pd.Timestamp]]) -> pd.DataFrame:
+    if isinstance(df.index, pd.MultiIndex):
+        return df.drop(index=[(symbol, stamp) for symbol, stamp in rows])
+    return df.drop(index=[stamp for _, stamp in rows])
+
+
+def _duration(step: pd.Timedelta) -> str:
+    seconds = int(step.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}" + ("s" if n != 1 else "")
+    return str(step)
+
+
+# ----- refusals after the forecast ------------------------------------------------------------------
+
+
+def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[dict]) -> pd.DataFrame:
+    """Refuse a forecast that cannot be right; else attach the warnings as `frame.attrs["warnings"]`.
+
+    Parameters
+    ----------
+    model : LSTMForecaster
+        The model that forecast.
+    df : pd.DataFrame
+        The rows it forecast from (output of `before_forecast`).
+    frame : pd.DataFrame
+        `predict`'s output: `forecast` and the `q{level}` columns, by future timestamp (and symbol).
+    warnings : list of dict
+        From `before_forecast`.
+
+    Raises
+    ------
+    ValueError
+        When a forecast value is not positive (a price) or negative (a volume), or a step's move from the
+        last close is larger than any move over as many steps in the training data.
+    """
+    profile = getattr(model, "training_profile", None) or {}
+    target = model.config.target
+    quantity = _quantity(target)
+    moves = profile.get("max_abs_log_move") if quantity == "close" else None
+    last_of = {symbol: rows for symbol, rows in series_of(df)}
+    for symbol, rows in series_of(frame):
+        name = f" for {symbol}" if symbol else ""
+        history = last_of.get(symbol)
+        last = float(history[quantity].iloc[-1]) if history is not None and quantity in history else None
+        values = rows.to_numpy(dtype="float64")
+        for k, (stamp, row) in enumerate(zip(rows.index, values, strict=True), start=1):
+            bad = ~np.isfinite(row) | ((row <= 0) if quantity == "close" else (row < 0))
+            if bad.any():
+                column = rows.columns[int(np.flatnonzero(bad)[0])]
+                value = row[int(np.flatnonzero(bad)[0])]
+                kind = "price" if quantity == "close" else "volume"
+                raise ValueError(
+                    f"forecast refused: the model forecast{name} a {kind} of {value:,.2f} ({column}) at step {k} "
+                    f"({_day(stamp)}), which is not a possible {kind}; this model does not fit this data "
+                    f"({_target_hint(target)})"
+                )
+            if moves and last and k <= len(moves) and moves[k - 1] > 0:
+                worst = int(np.argmax(np.abs(np.log(row / last))))
+                move = float(np.log(row[worst] / last))
+                if abs(move) > moves[k - 1]:
+                    raise ValueError(
+                        f"forecast refused: the model forecast{name} a move of {100 * math.expm1(move):+.1f} % in "
+                        f"{k} step{'s' if k > 1 else ''} ({rows.columns[worst]} {_price(row[worst])} from the last "
+                        f"close {_price(last)}), beyond any {k}-step move in its training data "
+                        f"(at most {100 * math.expm1(moves[k - 1]):.1f} %); this model does not fit this data"
+                    )
+    frame.attrs["warnings"] = list(warnings)
+    return frame
+
+
+def _target_hint(target: str) -> str:
+    if target == "close":
+        return "a price-level model reads prices in the units it was trained on; give it data of the same asset"
+    return "check that the data is the asset and frequency the model was trained on"
+
+
+# ----- uploads --------------------------------------------------------------------------------------
+
+
+def check_upload(path: str | Path, name: str | None = None) -> None:
+    """Refuse, before parsing, an upload that is too large or is not a CSV or Parquet file.
+
+    Raises
+    ------
+    ValueError
+        Naming the file (by `name`, its name as uploaded) and what would be accepted.
+    """
+    path = Path(path)
+    name = name or path.name
+    size = path.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise ValueError(
+            f"{name} is {size / 2**20:,.1f} MiB; uploads are limited to {MAX_UPLOAD_BYTES / 2**20:,.0f} MiB: "
+            "give fewer rows (the forecast reads only the last ones)"
+        )
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"PAR1"):
+        return
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            raise ValueError(f"{name} is {kind}, not a CSV or Parquet file of OHLCV candles")
+    if b"\x00" in head:
+        raise ValueError(f"{name} is a binary file, not a CSV or Parquet file of OHLCV candles")
+
+
+def check_upload_rows(df: pd.DataFrame, name: str) -> None:
+    """Refuse an upload with more than `MAX_UPLOAD_ROWS` rows."""
+    if len(df) > MAX_UPLOAD_ROWS:
+        raise ValueError(
+            f"{name} has {len(df):,} rows; uploads are limited to {MAX_UPLOAD_ROWS:,}: "
+            "give fewer rows (the forecast reads only the last ones)"
+        )
