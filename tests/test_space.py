@@ -281,6 +281,16 @@ def test_api_forecasts_every_asset_of_a_panel_or_the_one_asked_for(served, tmp_p
     ):
         client.predict(gradio_client.handle_file(str(upload)), HORIZON, "DOGEUSDT", api_name="/forecast")
 
+    # One coin with a gap in the rows it reads: the other is still forecast, the refusal named beside it.
+    header, *rows = upload.read_text().splitlines()
+    gapped = tmp_path / "gapped.csv"
+    kept = [r for r in rows if "XRPUSDT" not in r or not r.split(",")[1].startswith("2026-05-1")]
+    gapped.write_text("\n".join([header, *kept]) + "\n")
+    records = client.predict(gradio_client.handle_file(str(gapped)), HORIZON, api_name="/forecast")
+    assert {r["symbol"] for r in records} == {"ETHUSDT"}
+    refused = [w for w in records[0]["warnings"] if w["code"] == "refused"]
+    assert [w["symbol"] for w in refused] == ["XRPUSDT"] and "XRPUSDT: no forecast: " in refused[0]["message"]
+
 
 @pytest.mark.parametrize(
     ("name", "content", "message"),

@@ -207,10 +207,13 @@ class ForecastService:
     ) -> list[Forecast]:
         """Forecast `horizon` steps after the last row of each series of `df`, or of the series `symbol` only.
 
+        Of several series, one that `predict` refuses is left out, its reason added to the others'
+        warnings (code `refused`, its symbol).
+
         Raises
         ------
         ValueError
-            When `symbol` is not in the data, and for every refusal of `predict`.
+            When `symbol` is not in the data, and for a refusal of `predict` of the only series (or of all).
         """
         series = guards.series_of(df)
         if symbol:
@@ -219,12 +222,19 @@ class ForecastService:
                 held = ", ".join(s for s, _ in series if s) or "one unnamed series"
                 raise ValueError(f"{symbol} is not in {name} (it holds {held}): upload a file with {symbol}'s candles")
             series = chosen
-        forecasts = []
+        forecasts, refused = [], []
         for s, rows in series:
             rows = rows.copy()
             if s:
                 rows.attrs["symbol"] = s
-            frame = self.model.predict(rows, horizon=horizon, drop_incomplete=drop_incomplete)
+            try:
+                frame = self.model.predict(rows, horizon=horizon, drop_incomplete=drop_incomplete)
+            except ValueError as e:
+                if len(series) == 1:
+                    raise
+                # One asset of several that cannot be forecast does not block the others: it is named.
+                refused.append(guards.warning("refused", f"{s}: no forecast: {e}", s))
+                continue
             history = rows[self.quantity]
             history = history[history.index < frame.index[0]]  # without a dropped incomplete candle
             forecasts.append(
@@ -236,6 +246,10 @@ class ForecastService:
                     warnings=list(frame.attrs.get("warnings", [])),
                 )
             )
+        if not forecasts:
+            raise ValueError(f"no asset of {name} can be forecast: " + "; ".join(w["message"] for w in refused))
+        for forecast in forecasts:
+            forecast.warnings += refused
         return forecasts
 
     def write_csv(self, forecasts: list[Forecast]) -> Path:
