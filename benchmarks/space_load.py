@@ -70,11 +70,17 @@ def start_server(model: str, port: int, log: Path, timeout: float) -> subprocess
     raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
 
 
-def one_call(url: str, upload: str | None, horizon: int, symbol: str | None) -> tuple[float, int]:
-    """(seconds, records) of one `/forecast` call from a new client; raises unless every asset has steps 1..horizon."""
-    from gradio_client import Client, handle_file
+def new_client(url: str, timeout: float):
+    """A `gradio_client.Client` whose HTTP calls wait up to `timeout` seconds (a queued call waits its turn)."""
+    from gradio_client import Client
 
-    client = Client(url, verbose=False, download_files=False)
+    return Client(url, verbose=False, download_files=False, httpx_kwargs={"timeout": timeout})
+
+
+def one_call(client, upload: str | None, horizon: int, symbol: str | None) -> tuple[float, int]:
+    """(seconds, records) of one `/forecast` call; raises unless every asset has steps 1..horizon."""
+    from gradio_client import handle_file
+
     start = time.perf_counter()
     records = client.predict(handle_file(upload) if upload else None, horizon, symbol, api_name="/forecast")
     seconds = time.perf_counter() - start
@@ -123,8 +129,11 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}/"
     server = start_server(args.model, port, log, args.timeout)
     try:
-        _, records = one_call(url, args.upload, args.horizon, args.symbol)  # warm-up: imports, first forward pass
-        baseline = [one_call(url, args.upload, args.horizon, args.symbol)[0] for _ in range(args.baseline)]
+        first = new_client(url, args.timeout)
+        _, records = one_call(first, args.upload, args.horizon, args.symbol)  # warm-up: imports, first forward pass
+        baseline = [one_call(first, args.upload, args.horizon, args.symbol)[0] for _ in range(args.baseline)]
+        # Every client connects before the clock starts: the figure is the calls', not the connections'.
+        clients = [new_client(url, args.timeout) for _ in range(args.clients)]
 
         failures: list[str] = []
         lock = threading.Lock()
@@ -134,7 +143,7 @@ def main() -> int:
             if i < gate.parties:
                 gate.wait(timeout=args.timeout)
             try:
-                return one_call(url, args.upload, args.horizon, args.symbol)[0]
+                return one_call(clients[i % args.clients], args.upload, args.horizon, args.symbol)[0]
             except Exception as e:  # noqa: BLE001 - every failure is counted and reported
                 with lock:
                     failures.append(f"call {i}: {type(e).__name__}: {e}"[:300])
