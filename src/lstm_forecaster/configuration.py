@@ -58,6 +58,7 @@ _LIMITS = {"num_layers": MAX_LAYERS, "context_length": MAX_CONTEXT_LENGTH, "hori
 # golden folders (tests/golden/) loading.
 ADDED_KEYS: dict[str, tuple[str, object]] = {
     "median_at_last": ("0.1.1", False),  # d509275; the 0.1.0 golden folder has no such key
+    "head": ("0.1.1", "last"),  # the attention head; written by main at 0.1.0 before the bump
 }
 
 
@@ -199,6 +200,8 @@ class LSTMForecasterConfig:
         for size in self.hidden_sizes:
             total += directions * gates * size * (size_in + size + 2)
             size_in = size * directions
+        if self.head == "attention":  # AttentionPooling: a square projection with bias, a score vector
+            total += size_in * size_in + size_in + size_in
         outputs = self.horizon * self.num_outputs
         return total + size_in * outputs + outputs
 
