@@ -378,7 +378,7 @@ def test_non_finite_scaler_is_refused(folder):
 
 @pytest.mark.parametrize(
     ("bias", "message"),
-    [(1e6, r"forecast refused: the model forecast a price of inf"), (-1e6, r"forecast a price of 0.00 \(q0.1\)")],
+    [(1e6, r"forecast refused: the model forecast a price of inf"), (-1e6, r"forecast a price of 0.00 \(forecast\)")],
 )
 def test_forecasts_that_are_not_finite_and_positive_are_refused(folder, capsys, bias, message):
     _edit_weights(folder, "head.bias", lambda t: t.fill_(bias))
