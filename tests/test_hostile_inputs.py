@@ -170,12 +170,12 @@ def test_broken_config_json_is_one_line_naming_the_file(folder, capsys, content,
 def test_missing_keys_are_errors_unless_added_after_the_folders_version(folder, capsys):
     # The golden folder (0.1.0) predates median_at_last: it loads with that version's default.
     assert "median_at_last" not in json.loads((folder / "config.json").read_text())
-    assert ADDED_KEYS["median_at_last"] == ("0.1.1", False) and ADDED_KEYS["head"] == ("0.1.1", "last")
+    assert ADDED_KEYS["median_at_last"] == ("0.1.1", False) and ADDED_KEYS["head"] == ("0.2.0", "last")
     assert LSTMForecaster.from_pretrained(folder).config.median_at_last is False
     # A folder written since 0.1.1 always has it: a missing one is an error, not today's default.
     _edit_config(folder, package_version="0.1.1")
     with pytest.raises(
-        ValueError, match=r"config.json lacks the keys median_at_last, head \(written by lstm-forecaster 0.1.1"
+        ValueError, match=r"config.json lacks the key median_at_last \(written by lstm-forecaster 0.1.1"
     ):
         LSTMForecaster.from_pretrained(folder)
     _edit_config(folder, package_version="0.1.0", hidden_size=_DROP)
@@ -378,7 +378,7 @@ def test_non_finite_scaler_is_refused(folder):
 
 @pytest.mark.parametrize(
     ("bias", "message"),
-    [(1e6, r"forecast refused: the model forecast a price of inf"), (-1e6, r"forecast a price of 0.00 \(forecast\)")],
+    [(1e6, r"the model forecasts inf: not a number"), (-1e6, r"forecasts a price of 0.0: not positive")],
 )
 def test_forecasts_that_are_not_finite_and_positive_are_refused(folder, capsys, bias, message):
     _edit_weights(folder, "head.bias", lambda t: t.fill_(bias))

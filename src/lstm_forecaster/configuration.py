@@ -58,7 +58,7 @@ _LIMITS = {"num_layers": MAX_LAYERS, "context_length": MAX_CONTEXT_LENGTH, "hori
 # golden folders (tests/golden/) loading.
 ADDED_KEYS: dict[str, tuple[str, object]] = {
     "median_at_last": ("0.1.1", False),  # d509275; the 0.1.0 golden folder has no such key
-    "head": ("0.1.1", "last"),  # the attention head; written by main at 0.1.0 before the bump
+    "head": ("0.2.0", "last"),  # attention pooling arrived in the second release
 }
 
 

@@ -421,6 +421,32 @@ def check_forecast_spacing(index: pd.DatetimeIndex, rows: int) -> None:
         )
 
 
+def check_forecast_values(values: np.ndarray, central: np.ndarray, target: str) -> None:
+    """Raise `ValueError` unless every forecast is finite and the central one a positive price (or volume).
+
+    Parameters
+    ----------
+    values : np.ndarray
+        (horizon, outputs) forecasts in price (or volume) units: all must be finite.
+    central : np.ndarray
+        (horizon,) the point forecast (the median, or the only output): must be positive. A lower
+        quantile level below zero is left to the model's calibration.
+    """
+    values = np.asarray(values, dtype="float64")
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"the model forecasts {values[~np.isfinite(values)].flat[0]}: not a number; its weights or scaler are broken"
+        )
+    central = np.asarray(central, dtype="float64")
+    if (central <= 0).any():
+        quantity = "volume" if target == "volume" else "price"
+        raise ValueError(
+            f"the model forecasts a {quantity} of {central[central <= 0].flat[0]}: not positive; "
+            "its weights or scaler are broken, or the data is not what it was trained on (another asset's "
+            "prices for a price-level model)"
+        )
+
+
 def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
     """The data's own frequency: the most common spacing between the last (up to 200) timestamps."""
     if len(index) < 2:

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from . import guards
 from .configuration import LSTMForecasterConfig, read_config_file
-from .data import Samples, check_forecast_spacing, infer_step, load_ohlcv, utc_timestamp
+from .data import Samples, check_forecast_spacing, check_forecast_values, infer_step, load_ohlcv, utc_timestamp
 from .errors import hub_unreachable_now
 from .features import warmup_rows
 from .panel import PanelSamples, is_panel, iter_series, samples_for
@@ -286,6 +286,7 @@ class LSTMForecaster(
         quantiles = pd.DataFrame(values, index=index, columns=self.config.output_names)
         median = self.config.median_index
         central = values[:, median] if median is not None else values.mean(axis=1)
+        check_forecast_values(values, central, self.config.target)
         return quantiles, pd.Series(central, index=index, name="forecast")
 
     def backtest(

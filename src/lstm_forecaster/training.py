@@ -52,7 +52,16 @@ from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc
 from .guards import PROFILE_KEY, training_profile
 from .modeling import LSTMForecaster
 from .output_folder import claim_output
-from .panel import PanelSamples, PanelSplit, date_split, is_panel, panel_path, pooled_cut_dates, samples_for
+from .panel import (
+    PanelSamples,
+    PanelSplit,
+    bundled_panel_provenance,
+    date_split,
+    is_panel,
+    panel_path,
+    pooled_cut_dates,
+    samples_for,
+)
 from .scaling import Scaler
 
 OPTIMIZERS = ("adamw", "adam")
@@ -466,6 +475,7 @@ def _load_source(recipe: TrainingConfig, data, data_revision: str | None) -> tup
             "source": f"lstm_forecaster/data/{path.name}",
             "sha256": file_sha256(path),
             "sources": [{**record, "source": f"lstm_forecaster/data/{path.name}"} for record in _sources(df)],
+            "built_from": bundled_panel_provenance(),
         }
     if data is None:
         path = sample_path()

@@ -98,51 +98,82 @@ def open_storage(url: str):
 # ----- the study ------------------------------------------------------------------------------------
 
 
-def ewma_validation_pinball(recipe: TrainingConfig, df: pd.DataFrame) -> float | None:
-    """Pinball loss of the EWMA (RiskMetrics 0.94) baseline on the validation points every trial is scored on.
+def ewma_pinball(recipe: TrainingConfig, df: pd.DataFrame, split_name: str = "validation") -> float | None:
+    """Pinball loss of the EWMA (RiskMetrics 0.94) baseline on the points a model is scored on.
 
-    The points are those of `train(..., evaluate_split="validation")`: every (origin, step) from the
-    first validation origin whose target lies at or before the last validation row. The cuts are
-    taken on the raw rows, so they are the same for every trial whatever its features and context.
+    `validation`: the points of `train(..., evaluate_split="validation")`, which every trial is
+    scored on: each (origin, step) from the first validation origin whose target lies at or before
+    the last validation row. `test`: those of the held-out test backtest, each origin from the first
+    test origin with all its steps known. The cuts are taken on the raw rows, so they are the same
+    for every trial whatever its features and context. The baseline is fitted on the training rows.
     None for point models and volume targets (the baseline forecasts close quantiles).
     """
     from .baselines import baseline_quantiles
     from .data import Samples
     from .metrics import pinball_loss
+    from .panel import is_panel
     from .training import chronological_split
 
+    if split_name not in ("validation", "test"):
+        raise ValueError(f"split_name must be 'validation' or 'test'. Got {split_name!r}.")
     config = recipe.model
-    if not config.quantiles or config.target == "volume":
-        return None
+    if not config.quantiles or config.target == "volume" or is_panel(df):
+        return None  # a panel's objective is its pooled ratio to a baseline already (`_validation_score`)
     samples = Samples(df, config.features, config.target, config.context_length, config.horizon)
     split = chronological_split(df, samples, recipe)
     prices = df["close"]
     position = {t: i for i, t in enumerate(df.index)}
-    first = position[samples.index[split.validation[0]]]
-    last = position[samples.index[split.validation_last]]
     train_size = position[samples.index[split.train_last]] + 1
+    if split_name == "validation":
+        first = position[samples.index[split.validation[0]]]
+        last = position[samples.index[split.validation_last]]
+    else:
+        first, last = position[samples.index[split.test[0]]], len(df) - 1
     origins = np.arange(first, last)
     q = baseline_quantiles(prices, origins, train_size, config.horizon, config.quantiles, names=["ewma"])["ewma"]
     close = prices.to_numpy(dtype="float64")
-    steps = np.arange(1, config.horizon + 1)
-    rows = origins[:, None] + steps[None, :]
+    rows = origins[:, None] + np.arange(1, config.horizon + 1)[None, :]
     known = rows <= last
+    if split_name == "test":
+        known &= known.all(axis=1, keepdims=True)  # the test backtest keeps complete origins only
     forecast = close[origins, None, None] * np.exp(q)
     return float(pinball_loss(close[rows[known]], forecast[known], config.quantiles))
 
 
 def _validation_score(report: dict) -> float:
-    """The objective from a validation report: the model's mean pinball loss (point: MAE / 2)."""
+    """The objective from a validation report: the model's mean pinball loss (point: MAE / 2).
+
+    A panel's losses are in each asset's own units and do not add up: its objective is the pooled,
+    unit-free ratio, the geometric mean over assets of the model's pinball loss over the
+    rolling-volatility baseline's (point models: the pooled MASE).
+    """
+    if report.get("panel"):
+        pooled = report["pooled"]
+        if "pinball_ratio" in pooled:
+            return float(pooled["pinball_ratio"]["rolling_volatility"])
+        return float(pooled["mase"]["model"])
     if "quantile" in report:
         return float(report["quantile"]["model"]["pinball"])
     return 0.5 * float(report["models"]["model"]["mae"])
 
 
 def _baseline_score(report: dict, ewma: float | None) -> float | None:
-    """The same loss for the reference baseline: EWMA (quantile models), else the naive last value."""
+    """The same loss for the reference baseline: EWMA (quantile models), else the naive last value;
+    for a panel, whose objective is already a ratio to the rolling-volatility baseline: 1."""
+    if report.get("panel"):
+        return 1.0
     if "quantile" in report:
         return ewma
     return 0.5 * float(report["models"]["naive_last"]["mae"])
+
+
+def _reference(ewma: float | None, panel: bool) -> str:
+    """What `ratio_to_baseline` compares with."""
+    if ewma is not None:
+        return "the EWMA (RiskMetrics 0.94) quantiles"
+    if panel:
+        return "the rolling-volatility quantiles (the objective is already the pooled ratio)"
+    return "the naive last value"
 
 
 def _ratio(trial, ewma: float | None) -> float | None:
@@ -332,7 +363,11 @@ def tune(
     if study.direction != optuna.study.StudyDirection.MINIMIZE:
         raise ValueError(f"study {study_name!r} in {redact(url)} maximizes its objective; give another --study")
 
-    ewma = ewma_validation_pinball(recipe, df)
+    ewma = ewma_pinball(recipe, df, "validation")
+    from .panel import is_panel
+
+    panel = is_panel(df)  # scored on the pooled ratio to the rolling-volatility baseline
+    short_name = "EWMA" if ewma is not None else ("rolling volatility" if panel else "naive")
     base = base_values(recipe, parameters)
     if base is not None and trials:
         # The recipe as written is a trial of the study (its first, in a new one): the table then
@@ -352,7 +387,7 @@ def tune(
         if trial.state.name == "COMPLETE":
             best = study.best_trial
             ratio = _ratio(trial, ewma)
-            versus = f", {ratio:.4f}x {'EWMA' if ewma is not None else 'naive'}" if ratio else ""
+            versus = f", {ratio:.4f}x {short_name}" if ratio else ""
             what = f"val pinball {trial.value:.6g}{versus} (best {best.value:.6g}, trial {best.number})"
         elif trial.state.name == "PRUNED":
             what = f"pruned at epoch {trial.last_step}"
@@ -378,8 +413,7 @@ def tune(
     _write_text(
         output / TABLE_MD,
         f"Study `{study_name}`, objective: {OBJECTIVE}, lower is better; `ratio_to_baseline`: against "
-        f"{'the EWMA (RiskMetrics 0.94) quantiles' if ewma is not None else 'the naive last value'} on the same points.\n\n"
-        + _markdown(table),
+        f"{_reference(ewma, panel)} on the same points.\n\n" + _markdown(table),
     )
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if not completed:
@@ -403,10 +437,12 @@ def tune(
         "direction": "minimize",
         "recipe": recipe_file,
         "search": [p.describe() for p in parameters],
-        "sampler": {"name": "TPESampler", "seed": seed},
+        "sampler": {"name": "TPESampler", "seed_of_this_run": seed},
         "pruner": type(study.pruner).__name__,
         "baseline": {
-            "name": "ewma (RiskMetrics 0.94)" if ewma is not None else "naive last value",
+            "name": "ewma (RiskMetrics 0.94)"
+            if ewma is not None
+            else ("rolling volatility (pooled ratio)" if panel else "naive last value"),
             "validation_pinball": ewma,
         },
         "trials": {state: int((table["state"] == state).sum()) for state in sorted(set(table["state"]))},
