@@ -597,6 +597,11 @@ def test_deploy_space_stages_only_its_allow_list(hub_env, models, tmp_path):
     assert {"lstm_forecaster/data/BTC-USD.csv", "lstm_forecaster/data/panel.parquet"} <= files  # the embedded data
     uploaded = _everything_uploaded(space_id, tmp_path, "space")
     assert b"a-secret-behind-a-space-link" not in uploaded and b"hf_space_env_file" not in uploaded
+    (space / "prices.parquet").write_bytes(b"PAR1 not really")
+    again = deploy_space(space_id, model_id, space_dir=space, include=["prices.parquet"])
+    assert again.changed and "prices.parquet" in _remote_files(space_id, "space")
+    with pytest.raises(ValueError, match=r"pickled files \(weights.bin\)"):  # .bin: a torch pickle's name
+        deploy_space(space_id, model_id, space_dir=space, include=["weights.bin"])
 
 
 def test_unreachable_hub_fails_at_once_or_loads_from_the_cache(hub_env, models, monkeypatch, tmp_path, capsys):
