@@ -17,7 +17,7 @@ from lstm_forecaster import load_ohlcv, sample_path
 from lstm_forecaster.cli import main
 from lstm_forecaster.search import apply, load_search_recipe, parse_search
 from lstm_forecaster.training import load_recipe
-from lstm_forecaster.tuning import tune
+from lstm_forecaster.tuning import ewma_pinball, tune
 
 TINY = {
     "name": "tune-tiny",
@@ -90,6 +90,9 @@ def test_two_workers_share_one_sqlite_study_and_every_trial_counts_once(work, tm
     assert load_recipe(out / "best.yaml") == apply(recipe, best_params)
     summary = json.loads((out / "tuning.json").read_text())
     assert summary["best"]["trial"] == best.number and summary["trials"] == {"complete": 4}
+    ewma = ewma_pinball(recipe, load_ohlcv(work / "btc.csv"), "validation")  # the same points for every trial
+    assert summary["baseline"]["validation_pinball"] == ewma
+    assert table["ratio_to_baseline"].tolist() == pytest.approx((table["val_pinball"] / ewma).tolist(), rel=1e-12)
     args = json.loads((out / "model" / "training_args.json").read_text())
     assert args["recipe_config"] == apply(recipe, best_params).to_dict()
     assert json.loads((out / "model" / "metrics.json").read_text())["split"] == "test"

@@ -463,6 +463,11 @@ class PanelSamples:
         """The target quantity's value at the first row of each window (base of `window` scaling)."""
         return self.base[np.asarray(origins) - (self.context_length - 1)]
 
+    def base_windows(self, origins: np.ndarray) -> np.ndarray:
+        """The target quantity's values over each window ending at `origins`: (batch, context_length)."""
+        rows = np.asarray(origins, dtype=np.int64) - (self.context_length - 1)
+        return sliding_windows(self.base[:, None], self.context_length)[rows, :, 0]
+
     def symbol_of(self, rows: np.ndarray) -> np.ndarray:
         """The symbol of each row, as an object array."""
         return np.asarray(self.symbols, dtype=object)[self.codes[np.asarray(rows, dtype=np.int64)]]

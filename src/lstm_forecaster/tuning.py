@@ -98,12 +98,14 @@ def open_storage(url: str):
 # ----- the study ------------------------------------------------------------------------------------
 
 
-def ewma_validation_pinball(recipe: TrainingConfig, df: pd.DataFrame) -> float | None:
-    """Pinball loss of the EWMA (RiskMetrics 0.94) baseline on the validation points every trial is scored on.
+def ewma_pinball(recipe: TrainingConfig, df: pd.DataFrame, split_name: str = "validation") -> float | None:
+    """Pinball loss of the EWMA (RiskMetrics 0.94) baseline on the points a model is scored on.
 
-    The points are those of `train(..., evaluate_split="validation")`: every (origin, step) from the
-    first validation origin whose target lies at or before the last validation row. The cuts are
-    taken on the raw rows, so they are the same for every trial whatever its features and context.
+    `validation`: the points of `train(..., evaluate_split="validation")`, which every trial is
+    scored on: each (origin, step) from the first validation origin whose target lies at or before
+    the last validation row. `test`: those of the held-out test backtest, each origin from the first
+    test origin with all its steps known. The cuts are taken on the raw rows, so they are the same
+    for every trial whatever its features and context. The baseline is fitted on the training rows.
     None for point models and volume targets (the baseline forecasts close quantiles).
     """
     from .baselines import baseline_quantiles
@@ -112,6 +114,8 @@ def ewma_validation_pinball(recipe: TrainingConfig, df: pd.DataFrame) -> float |
     from .panel import is_panel
     from .training import chronological_split
 
+    if split_name not in ("validation", "test"):
+        raise ValueError(f"split_name must be 'validation' or 'test'. Got {split_name!r}.")
     config = recipe.model
     if not config.quantiles or config.target == "volume" or is_panel(df):
         return None  # a panel's objective is its pooled ratio to a baseline already (`_validation_score`)
@@ -119,15 +123,19 @@ def ewma_validation_pinball(recipe: TrainingConfig, df: pd.DataFrame) -> float |
     split = chronological_split(df, samples, recipe)
     prices = df["close"]
     position = {t: i for i, t in enumerate(df.index)}
-    first = position[samples.index[split.validation[0]]]
-    last = position[samples.index[split.validation_last]]
     train_size = position[samples.index[split.train_last]] + 1
+    if split_name == "validation":
+        first = position[samples.index[split.validation[0]]]
+        last = position[samples.index[split.validation_last]]
+    else:
+        first, last = position[samples.index[split.test[0]]], len(df) - 1
     origins = np.arange(first, last)
     q = baseline_quantiles(prices, origins, train_size, config.horizon, config.quantiles, names=["ewma"])["ewma"]
     close = prices.to_numpy(dtype="float64")
-    steps = np.arange(1, config.horizon + 1)
-    rows = origins[:, None] + steps[None, :]
+    rows = origins[:, None] + np.arange(1, config.horizon + 1)[None, :]
     known = rows <= last
+    if split_name == "test":
+        known &= known.all(axis=1, keepdims=True)  # the test backtest keeps complete origins only
     forecast = close[origins, None, None] * np.exp(q)
     return float(pinball_loss(close[rows[known]], forecast[known], config.quantiles))
 
@@ -355,7 +363,7 @@ def tune(
     if study.direction != optuna.study.StudyDirection.MINIMIZE:
         raise ValueError(f"study {study_name!r} in {redact(url)} maximizes its objective; give another --study")
 
-    ewma = ewma_validation_pinball(recipe, df)
+    ewma = ewma_pinball(recipe, df, "validation")
     from .panel import is_panel
 
     panel = is_panel(df)  # scored on the pooled ratio to the rolling-volatility baseline
@@ -429,7 +437,7 @@ def tune(
         "direction": "minimize",
         "recipe": recipe_file,
         "search": [p.describe() for p in parameters],
-        "sampler": {"name": "TPESampler", "seed": seed},
+        "sampler": {"name": "TPESampler", "seed_of_this_run": seed},
         "pruner": type(study.pruner).__name__,
         "baseline": {
             "name": "ewma (RiskMetrics 0.94)"
