@@ -28,7 +28,8 @@ Baselines
 
 Positions and splits
 --------------------
-``prices`` is a 1-D array (or a :class:`pandas.Series`) of strictly positive closes, oldest first.
+``prices`` is a 1-D array (or a :class:`pandas.Series`) of strictly positive closes, oldest first (a
+series of log returns ``r`` is passed as the prices ``np.exp(np.cumsum(np.r_[0.0, r]))``).
 ``origins`` are integer row positions into it (or timestamps when ``prices`` is a Series with a
 :class:`~pandas.DatetimeIndex`). ``train_size`` is the number of leading rows of the training split
 (or, with a Series, its last timestamp, inclusive). A baseline is fitted on returns and ``h``-step
