@@ -76,7 +76,7 @@ its starting value with a half-life of about 11 rows at ``lam = 0.94``)."""
 MIN_TRAIN_POINTS = 20
 """Fewest training points (per step) any fitted quantile may rest on."""
 
-GARCH_GRID_POINTS = 128
+GARCH_GRID_POINTS = 32
 """Grid points of ``log s[o]`` at which the GARCH simulation is tabulated at fit time."""
 
 GARCH_GRID_MARGIN = math.log(10.0)
