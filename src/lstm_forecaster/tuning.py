@@ -419,11 +419,11 @@ def tune(
         },
         "trials": {state: int((table["state"] == state).sum()) for state in sorted(set(table["state"]))},
         "best": {
+            **best.user_attrs,
             "trial": best.number,
             "value": best.value,
             "ratio_to_baseline": _ratio(best, ewma),
             "params": best_params,
-            **best.user_attrs,
         },
     }
     _write_text(output / SUMMARY, json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
