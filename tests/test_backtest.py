@@ -206,3 +206,43 @@ def test_walk_forward_refits_on_the_data_before_each_block(data):
         backtest(None, df, start=start, refit_every=1000, recipe=recipe_from_dict(TINY))
     with pytest.raises(ValueError, match="need the recipe"):
         backtest(None, df, start=start, refit_every=30)
+
+
+def test_a_real_panel_model_frozen_and_walking_forward(tmp_path):
+    from lstm_forecaster.training import recipe_from_dict, train
+
+    panel = load_ohlcv(sorted(str(p) for p in (Path(__file__).parent / "data" / "panel").glob("*.csv")))
+    recipe = recipe_from_dict(TINY)
+    model = LSTMForecaster.from_pretrained(train(recipe, tmp_path / "m", data=panel, progress=False))
+    start = panel.index.get_level_values("timestamp").unique().sort_values()[-40]
+    frozen = backtest(model, panel, start=start, strategy="vol-target", cost_bps=[10])
+    # LTC's file ends before the period: it is named, not silently scored
+    assert frozen.report["series_without_origins"] == ["LTCUSDT"]
+    assert frozen.report["comparison"]["assets"] == ["ETHUSDT", "XRPUSDT"]
+    assert set(frozen.report["strategy"]) == {"ETHUSDT", "XRPUSDT"}
+    walked = backtest(None, panel, start=start, refit_every=20, recipe=recipe, progress=False)
+    assert len(walked.report["refits"]) == 2
+    assert walked.report["n_origins"] == frozen.report["n_origins"]
+    for refit in walked.report["refits"]:
+        assert pd.Timestamp(refit["validation"]["end"]) < pd.Timestamp(refit["first_origin"])
+
+
+def test_compare_frame_fits_the_baselines_on_the_training_split(result, model, data):
+    from lstm_forecaster.backtest import compare_frame
+    from lstm_forecaster.comparison import comparison_report
+
+    frame = model.backtest(data, start=START)
+    # default: fitted on the rows up to the first origin, as the backtest does
+    assert compare_frame(frame, data, [0.1, 0.5, 0.9])["pooled"] == result.report["comparison"]["pooled"]
+    report = compare_frame(frame, data, [0.1, 0.5, 0.9], train_end="2021-12-31")
+    assert report["baselines_fitted_on"]["series"]["end"].startswith("2021-12-31")
+    close = data["close"]
+    pos = close.index.get_indexer(result.origins["series"])
+    train_rows = int(close.index.searchsorted(pd.Timestamp("2021-12-31", tz="UTC"), side="right"))
+    ref = baseline_quantiles(close.to_numpy(), pos, train_rows, 3, [0.1, 0.5, 0.9])
+    expected = comparison_report(
+        result.actual, {"series": {"model": result.forecasts["series"]["model"], **ref}}, [0.1, 0.5, 0.9]
+    )
+    assert report["pooled"]["model_vs"]["garch"]["ratio"] == pytest.approx(
+        expected["pooled"]["model_vs"]["garch"]["ratio"], rel=1e-12
+    )

@@ -488,7 +488,7 @@ def test_card_renders_from_a_folder_and_from_its_parts(models):
         "config": json.loads((folder / "config.json").read_text()),
         "training_args": json.loads((folder / "training_args.json").read_text()),
         "metrics": json.loads((folder / "metrics.json").read_text()),
-        "plots": ["forecast.png", "percent_change.png"],
+        "plots": ["forecast.png", "forecast_step2.png", "percent_change.png"],  # horizon 2: step 2 plotted too
     }
     from_parts = render_model_card(parts, repo_id="alice/m", revision="v3")
     assert from_parts == render_model_card(folder, repo_id="alice/m", revision="v3")

@@ -248,6 +248,40 @@ def test_api_incomplete_last_candle_is_a_warning_and_can_be_dropped(served, tmp_
     _check_forecast(_table(dropped), df.iloc[:-1], model, HORIZON)
 
 
+def _panel_csv(folder: Path) -> Path:
+    """One CSV with two coins' daily candles (a `Symbol` column), as an exchange export of several pairs."""
+    lines = []
+    for coin in ("ETHUSDT", "XRPUSDT"):
+        text = (ROOT / "tests" / "data" / "panel" / f"Binance_{coin}_d.csv").read_text().splitlines()
+        lines += text[2:]
+        header = text[1]
+    path = folder / "two_coins.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+def test_api_forecasts_every_asset_of_a_panel_or_the_one_asked_for(served, tmp_path):
+    url, model = served
+    upload = _panel_csv(tmp_path)
+    panel = load_ohlcv(upload)
+    client = _client(url)
+    records = client.predict(gradio_client.handle_file(str(upload)), HORIZON, api_name="/forecast")
+    table = _table(records)
+    assert list(table["symbol"]) == ["ETHUSDT"] * HORIZON + ["XRPUSDT"] * HORIZON
+    for symbol, rows in table.groupby("symbol"):
+        series = panel.xs(symbol, level="symbol")
+        series.attrs["symbol"] = symbol
+        _check_forecast(rows.reset_index(drop=True), series, model, HORIZON)
+        warnings = records[0 if symbol == "ETHUSDT" else HORIZON]["warnings"]
+        assert {w["symbol"] for w in warnings} == {symbol} and "zero_shot" in {w["code"] for w in warnings}
+    only = client.predict(gradio_client.handle_file(str(upload)), HORIZON, "XRPUSDT", api_name="/forecast")
+    assert only == records[HORIZON:]
+    with pytest.raises(
+        gradio_client.exceptions.AppError, match=r"^DOGEUSDT is not in two_coins\.csv \(it holds ETHUSDT, XRPUSDT\)"
+    ):
+        client.predict(gradio_client.handle_file(str(upload)), HORIZON, "DOGEUSDT", api_name="/forecast")
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
@@ -305,9 +339,31 @@ def test_api_refuses_a_negative_price_with_the_reason(negative_model, outside):
             _client(url).predict(None, HORIZON, api_name="/forecast")
     finally:
         demo.close()
-    message = str(caught.value)
-    assert message.startswith("forecast refused: the model forecast a price of -"), message
-    assert "at step 1 (2024-04-01), which is not a possible price" in message
+    message = str(caught.value)  # its median is negative: refused by predict_quantiles' own check
+    assert re.match(r"the model forecasts a price of -[\d.]+: not positive; .*another asset's prices", message), (
+        message
+    )
+
+
+def test_api_refuses_a_move_beyond_any_in_training(tiny_model, outside, tmp_path):
+    # The tiny model's folder, with a training record whose largest moves were 0.001 %.
+    folder = tmp_path / "calm"
+    shutil.copytree(tiny_model, folder)
+    args = json.loads((folder / "training_args.json").read_text())
+    args["profile"]["max_abs_log_move"] = [1e-5] * HORIZON
+    (folder / "training_args.json").write_text(json.dumps(args))
+    demo = build_demo(str(folder))
+    url = _launch(demo)
+    try:
+        with pytest.raises(gradio_client.exceptions.AppError) as caught:
+            _client(url).predict(None, HORIZON, api_name="/forecast")
+    finally:
+        demo.close()
+    assert re.match(
+        r"forecast refused: the model forecast a move of [+-][\d.]+ % in 1 step \(q0\.\d+ [\d,.]+ from the last close "
+        r"70,677\.12\), beyond any 1-step move in its training data \(at most 0\.0 %\)",
+        str(caught.value),
+    ), str(caught.value)
 
 
 def test_api_backtest_matches_the_recorded_held_out_metrics(served, tiny_model):
@@ -509,10 +565,23 @@ def test_browser_fan_chart_table_download_warnings_and_errors(tiny_model, outsid
             # Another coin, hourly: warnings, and the asset picker offers it beside the training asset.
             _forecast_in_page(page, expect, ETH_HOURLY)
             notice = page.locator("#forecast-notice")
-            expect(notice).to_contain_text("ETH/USDT was not in the model's training data")
+            if model_dir == tiny_model:  # trained on a named asset (BTC-USD)
+                expect(notice).to_contain_text("ETH/USDT was not in the model's training data")
             expect(notice).to_contain_text("one row every 1 hour, the model was trained on one every 1 day")
             expect(rows).to_have_count(horizon)
             expect(rows.first).to_contain_text("ETH/USDT")
+
+            # A file of two coins: the picker offers each; the chart and the table show the one picked.
+            _forecast_in_page(page, expect, _panel_csv(tmp_path))
+            expect(rows).to_have_count(2 * horizon)
+            picker = page.locator("#asset")
+            expect(picker).to_be_visible()
+            picker.locator("input").click()
+            page.get_by_role("option", name="XRPUSDT").click()
+            page.click("#forecast-button")
+            expect(rows).to_have_count(horizon)
+            expect(rows.first).to_contain_text("XRPUSDT")
+            expect(page.locator("#forecast-plot")).to_contain_text("XRPUSDT: Recent close")
 
             # A candle still forming: a warning; ticked, it is dropped.
             _forecast_in_page(page, expect, forming)
@@ -544,8 +613,8 @@ def test_browser_refuses_a_negative_price(negative_model, outside):
         with _page(url) as (page, expect):
             page.click("#forecast-button")
             notice = page.locator("#forecast-notice")
-            expect(notice).to_contain_text("forecast refused: the model forecast a price of -")
-            expect(notice).to_contain_text("which is not a possible price")
+            expect(notice).to_contain_text("the model forecasts a price of -")
+            expect(notice).to_contain_text("not positive")
             expect(page.locator("#forecast-plot .js-plotly-plot")).to_have_count(0)
             expect(page.locator("#forecast-table [role=row]:has([role=gridcell])")).to_have_count(0)
     finally:

@@ -162,7 +162,7 @@ def test_the_objective_of_a_panel_is_its_unit_free_pooled_ratio():
     from lstm_forecaster.tuning import _baseline_score, _validation_score
 
     panel = {"panel": True, "pooled": {"pinball_ratio": {"rolling_volatility": 0.98, "constant_quantile": 0.9}}}
-    assert _validation_score(panel) == 0.98 and _baseline_score(panel, None) is None
+    assert _validation_score(panel) == 0.98 and _baseline_score(panel, None) == 1.0  # already a ratio
     assert _validation_score({"panel": True, "pooled": {"mase": {"model": 1.02}}}) == 1.02
     point = {"models": {"model": {"mae": 4.0}, "naive_last": {"mae": 5.0}}}
     assert _validation_score(point) == 2.0 and _baseline_score(point, None) == 2.5  # pinball at 0.5 = MAE / 2

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,6 +144,7 @@ class ForecastService:
         self._backtests: dict[str, tuple[pd.DataFrame, dict, pd.Series, str]] = {}
         self._lock = threading.Lock()
         self._csv_dir = Path(tempfile.mkdtemp(prefix="lstm-forecaster-csv-"))
+        weakref.finalize(self, shutil.rmtree, self._csv_dir, True)  # removed with the service, or at exit
         self._csv_count = 0
 
     # data

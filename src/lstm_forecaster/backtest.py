@@ -38,7 +38,7 @@ from .comparison import comparison_report, comparison_table
 from .evaluation import quantile_column
 from .strategy import STRATEGIES, positions, strategy_report, strategy_table
 
-__all__ = ["BacktestResult", "backtest", "series_of"]
+__all__ = ["BacktestResult", "backtest", "compare_frame", "series_of"]
 
 SINGLE = "series"
 """Symbol given to a single (non-panel) series."""
@@ -68,8 +68,10 @@ class BacktestResult:
     ----------
     report : dict
         JSON-able: ``data`` (per symbol: rows, first and last origin, baselines' fit range),
-        ``horizon``, ``levels``, ``comparison`` (:func:`~lstm_forecaster.comparison.comparison_report`)
-        and, with a strategy, ``strategy`` (per symbol, :func:`~lstm_forecaster.strategy.strategy_report`).
+        ``horizon``, ``levels``, ``series_without_origins`` (series of the data with no origin in the
+        period, e.g. one that ends before ``start``), ``refit_every`` and ``refits``, ``comparison``
+        (:func:`~lstm_forecaster.comparison.comparison_report`) and, with a strategy, ``strategy``
+        (per symbol, :func:`~lstm_forecaster.strategy.strategy_report`).
     frame : pandas.DataFrame
         The model's backtest frame (``symbol``, ``origin``, ``step``, ``timestamp``, ``base``,
         ``actual``, ``forecast``, ``q<level>``), in price units.
@@ -107,6 +109,8 @@ class BacktestResult:
             "",
             comparison_table(rep["comparison"]),
         ]
+        if rep.get("series_without_origins"):
+            parts += [f"Series with no origin in the period: {', '.join(rep['series_without_origins'])}.", ""]
         if rep.get("refits"):
             parts += [
                 f"## Walk-forward: a refit every {rep['refit_every']} origins, each trained on data before its block",
@@ -230,17 +234,22 @@ def _block_baselines(
     levels: list[float],
     names: list[str],
     symbol: str,
+    train_end: pd.Timestamp | None = None,
 ) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
-    """Baselines fitted at the start of each block on the rows up to its first origin, forecasting the block."""
-    edges = np.searchsorted(np.asarray(stamps), np.asarray(pd.DatetimeIndex(blocks)), side="left")
-    edges = np.unique(np.append(edges, len(stamps)))
-    edges = edges[edges <= len(stamps)]
+    """Baselines fitted at the start of each block on the rows up to its first origin, forecasting the block
+    (with ``train_end``: one fit on the rows up to it, forecasting every origin)."""
+    if train_end is not None:
+        edges = np.array([0, len(stamps)])
+    else:
+        edges = np.searchsorted(np.asarray(stamps), np.asarray(pd.DatetimeIndex(blocks)), side="left")
+        edges = np.unique(np.append(edges, len(stamps)))
     out: dict[str, list[np.ndarray]] = {n: [] for n in names}
     fits = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         if hi <= lo:
             continue
-        fit_rows = int(pos[lo]) + 1  # the rows up to the block's first origin, nothing later
+        # the rows up to the block's first origin (or up to train_end), nothing later
+        fit_rows = int(pos[lo]) + 1 if train_end is None else int(close.index.searchsorted(train_end, side="right"))
         try:
             per = baseline_quantiles(close.to_numpy(), pos[lo:hi], fit_rows, horizon, levels, names=names)
         except ValueError as exc:
@@ -249,6 +258,85 @@ def _block_baselines(
             out[n].append(per[n])
         fits.append({"start": close.index[0].isoformat(), "end": close.index[fit_rows - 1].isoformat()})
     return {n: np.concatenate(v) for n, v in out.items()}, fits
+
+
+def _score(
+    frame: pd.DataFrame,
+    parts: dict[str, pd.DataFrame],
+    levels: list[float],
+    horizon: int,
+    names: list[str],
+    blocks: list[pd.Timestamp] | None,
+    train_end: pd.Timestamp | None = None,
+) -> tuple[dict, dict, dict, dict, dict]:
+    """Per symbol of a backtest frame: the model's and the baselines' log-return quantiles, the outcomes."""
+    forecasts, actual, origins, closes, data = {}, {}, {}, {}, {}
+    for symbol, rows in frame.groupby("symbol", sort=False):
+        if symbol not in parts:
+            raise ValueError(f"the model's backtest names symbol {symbol!r}, which is not in the data {sorted(parts)}.")
+        close = parts[symbol]["close"].astype(float)
+        stamps, base, y, q_model = _symbol_arrays(rows, levels, horizon)
+        pos = close.index.get_indexer(stamps)
+        if np.any(pos < 0) or not np.allclose(close.to_numpy()[pos], base, rtol=1e-9, atol=0):
+            raise ValueError(f"{symbol}: the model's base values are not the data's closes at the origins.")
+        per, fits = _block_baselines(close, pos, stamps, blocks, horizon, levels, names, symbol, train_end)
+        forecasts[symbol] = {"model": q_model, **per}
+        actual[symbol], origins[symbol], closes[symbol] = y, stamps, close
+        data[symbol] = {
+            "origins": int(len(stamps)),
+            "first_origin": stamps[0].isoformat(),
+            "last_origin": stamps[-1].isoformat(),
+            "baselines_fitted_on": fits[0] if len(fits) == 1 else fits,
+        }
+
+    return forecasts, actual, origins, closes, data
+
+
+def compare_frame(
+    frame: pd.DataFrame,
+    df: pd.DataFrame,
+    levels: Sequence[float],
+    train_end: Any = None,
+    baselines: Sequence[str] = BASELINES,
+) -> dict[str, Any]:
+    """The model-vs-baselines comparison of a model's backtest frame (e.g. ``evaluate``'s test frame).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``model.backtest(...)``'s frame (``origin``, ``step``, ``base``, ``actual``, ``q<level>``; a
+        ``symbol`` column for a panel), in price units; every origin with steps ``1..H``.
+    df : pandas.DataFrame
+        The OHLCV data the frame was made from (one series or a panel).
+    levels : sequence of float
+        The model's quantile levels.
+    train_end : timestamp-like, optional
+        Last row of the training split: the baselines are fitted on each series' rows up to it (the
+        honest setting of a held-out evaluation). Default: the rows up to each series' first origin.
+    baselines : sequence of str
+
+    Returns
+    -------
+    dict
+        :func:`~lstm_forecaster.comparison.comparison_report` of the model (as ``"model"``) beside every
+        baseline, per asset, per step and pooled, with ``baselines_fitted_on`` per asset added.
+    """
+    levels = [float(q) for q in levels]
+    parts = series_of(df)
+    frame = frame.copy()
+    if "symbol" not in frame.columns:
+        frame.insert(0, "symbol", SINGLE if len(parts) == 1 else next(iter(parts)))
+    frame["symbol"] = frame["symbol"].astype(str)
+    if train_end is not None:
+        train_end = pd.Timestamp(train_end)
+        train_end = train_end.tz_localize("UTC") if train_end.tz is None else train_end.tz_convert("UTC")
+    horizon = int(frame["step"].max())
+    blocks = [pd.Timestamp(frame["origin"].min())]
+    forecasts, actual, origins, _, data = _score(frame, parts, levels, horizon, list(baselines), blocks, train_end)
+    report = comparison_report(actual, forecasts, levels, origins={s: list(o) for s, o in origins.items()})
+    report["baselines_fitted_on"] = {s: d["baselines_fitted_on"] for s, d in data.items()}
+    _finite(report)
+    return report
 
 
 def backtest(
@@ -318,25 +406,8 @@ def backtest(
     frame["symbol"] = frame["symbol"].astype(str)
     horizon = int(frame["step"].max())
 
-    forecasts, actual, origins, closes, data = {}, {}, {}, {}, {}
-    for symbol, rows in frame.groupby("symbol", sort=False):
-        if symbol not in parts:
-            raise ValueError(f"the model's backtest names symbol {symbol!r}, which is not in the data {sorted(parts)}.")
-        close = parts[symbol]["close"].astype(float)
-        stamps, base, y, q_model = _symbol_arrays(rows, levels, horizon)
-        pos = close.index.get_indexer(stamps)
-        if np.any(pos < 0) or not np.allclose(close.to_numpy()[pos], base, rtol=1e-9, atol=0):
-            raise ValueError(f"{symbol}: the model's base values are not the data's closes at the origins.")
-        per, fits = _block_baselines(close, pos, stamps, blocks, horizon, levels, names, symbol)
-        forecasts[symbol] = {"model": q_model, **per}
-        actual[symbol], origins[symbol], closes[symbol] = y, stamps, close
-        data[symbol] = {
-            "origins": int(len(stamps)),
-            "first_origin": stamps[0].isoformat(),
-            "last_origin": stamps[-1].isoformat(),
-            "baselines_fitted_on": fits[0] if len(fits) == 1 else fits,
-        }
-
+    forecasts, actual, origins, closes, data = _score(frame, parts, levels, horizon, names, blocks)
+    missing = [s for s in parts if s not in forecasts]
     comparison = comparison_report(actual, forecasts, levels, origins={s: list(o) for s, o in origins.items()})
     report: dict[str, Any] = {
         "horizon": horizon,
@@ -345,6 +416,7 @@ def backtest(
         "refit_every": refit_every,
         "refits": refits,
         "data": data,
+        "series_without_origins": missing,
         "comparison": comparison,
     }
     result = BacktestResult(report, frame.reset_index(drop=True), forecasts, actual, origins, closes)

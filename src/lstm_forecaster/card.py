@@ -56,6 +56,11 @@ _SCALINGS = {
     "minmax": "min-max scaling fitted on the training split only",
     "standard": "standardisation (mean, standard deviation) fitted on the training split only",
     "window": "per-window normalisation: each window divided by its first value, minus 1 (nothing fitted)",
+    "context": (
+        "scale-free context normalisation: each window from its own context only (returns over the context's "
+        "EWMA volatility, prices relative to the last close, volume relative to its context mean; nothing "
+        "fitted on any asset), around a built-in EWMA-volatility baseline"
+    ),
 }
 _PLOT_CAPTIONS = {
     "forecast.png": "forecast vs actual on the held-out split",
@@ -452,6 +457,29 @@ def _sample_sha256() -> str:
     return file_sha256(sample_path())
 
 
+def _calibration_rows(metrics, config: LSTMForecasterConfig) -> dict | None:
+    """Steps 1 and H (every step up to 3) of `metrics.json`'s calibration report, as table rows."""
+    report = metrics.get("calibration") if isinstance(metrics, dict) else None
+    if not report:
+        return None
+    steps = report["by_step"]
+    shown = steps if len(steps) <= 3 else [steps[0], steps[-1]]
+    rows = []
+    for s in shown:
+        rows.append(
+            (
+                s["step"],
+                _fmt(s["n"]),
+                f"{s['coverage_before']:.1%} -> {s['coverage_after']:.1%}",
+                f"{s['coverage_50_before']:.1%} -> {s['coverage_50_after']:.1%}"
+                if "coverage_50_before" in s
+                else "n/a",
+                f"{s['pinball_before']:.5f} -> {s['pinball_after']:.5f}",
+            )
+        )
+    return {"window": report["window"], "nominal": f"{100 * report['nominal_coverage']:.0f} %", "rows": rows}
+
+
 def card_context(parts: dict, *, repo_id: str | None = None, revision: str | None = None) -> dict:
     """Everything the template's body shows, as plain strings, lists and dicts."""
     from .evaluation import metrics_table
@@ -521,6 +549,8 @@ def card_context(parts: dict, *, repo_id: str | None = None, revision: str | Non
         "plots": [
             (name, _PLOT_CAPTIONS.get(Path(name).name, Path(name).stem.replace("_", " "))) for name in parts["plots"]
         ],
+        "calibration": _calibration_rows(parts["metrics"], config),
+        "kept": parts["metrics"].get("kept") if isinstance(parts["metrics"], dict) else None,
         "snippet": _snippet(model_id, revision, hub),
         "model_id": model_id,
         "repo_id": repo_id,

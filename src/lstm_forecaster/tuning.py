@@ -123,7 +123,7 @@ def ewma_pinball(recipe: TrainingConfig, df: pd.DataFrame, split_name: str = "va
         raise ValueError(f"split_name must be 'validation' or 'test'. Got {split_name!r}.")
     config = recipe.model
     if not config.quantiles or config.target == "volume" or is_panel(df):
-        return None
+        return None  # a panel's objective is its pooled ratio to a baseline already (`_validation_score`)
     samples = Samples(df, config.features, config.target, config.context_length, config.horizon)
     split = chronological_split(df, samples, recipe)
     prices = df["close"]
@@ -166,8 +166,9 @@ def validation_window(recipe: TrainingConfig, df: pd.DataFrame) -> tuple[str, st
 def _validation_score(report: dict) -> float:
     """The objective from a validation report: the model's mean pinball loss (point: MAE / 2).
 
-    A panel's is unit-free: the geometric mean over its assets of the pinball ratio to the rolling
-    volatility baseline (point models: the pooled MASE), since dollars and cents do not add up.
+    A panel's losses are in each asset's own units and do not add up: its objective is the pooled,
+    unit-free ratio, the geometric mean over assets of the model's pinball loss over the
+    rolling-volatility baseline's (point models: the pooled MASE).
     """
     if report.get("panel"):
         pooled = report["pooled"]
@@ -180,15 +181,22 @@ def _validation_score(report: dict) -> float:
 
 
 def _baseline_score(report: dict, ewma: float | None) -> float | None:
-    """The same loss for the reference baseline: EWMA (quantile models), else the naive last value.
-
-    None for a panel, whose objective is already a ratio to a baseline.
-    """
+    """The same loss for the reference baseline: EWMA (quantile models), else the naive last value;
+    for a panel, whose objective is already a ratio to the rolling-volatility baseline: 1."""
     if report.get("panel"):
-        return None
+        return 1.0
     if "quantile" in report:
         return ewma
     return 0.5 * float(report["models"]["naive_last"]["mae"])
+
+
+def _reference(ewma: float | None, panel: bool) -> str:
+    """What `ratio_to_baseline` compares with."""
+    if ewma is not None:
+        return "the EWMA (RiskMetrics 0.94) quantiles"
+    if panel:
+        return "the rolling-volatility quantiles (the objective is already the pooled ratio)"
+    return "the naive last value"
 
 
 def _ratio(trial, ewma: float | None) -> float | None:
@@ -385,6 +393,8 @@ def tune(
         raise ValueError(f"study {study_name!r} in {redact(url)} maximizes its objective; give another --study")
 
     ewma = ewma_pinball(recipe, df, "validation")
+    panel = is_panel(df)  # scored on the pooled ratio to the rolling-volatility baseline
+    short_name = "EWMA" if ewma is not None else ("rolling volatility" if panel else "naive")
     base = base_values(recipe, parameters)
     if base is not None and trials:
         # The recipe as written is a trial of the study (its first, in a new one): the table then
@@ -404,7 +414,7 @@ def tune(
         if trial.state.name == "COMPLETE":
             best = study.best_trial
             ratio = _ratio(trial, ewma)
-            versus = f", {ratio:.4f}x {'EWMA' if ewma is not None else 'naive'}" if ratio else ""
+            versus = f", {ratio:.4f}x {short_name}" if ratio else ""
             what = f"val pinball {trial.value:.6g}{versus} (best {best.value:.6g}, trial {best.number})"
         elif trial.state.name == "PRUNED":
             what = f"pruned at epoch {trial.last_step}"
@@ -426,18 +436,12 @@ def tune(
         shutil.rmtree(scratch, ignore_errors=True)
 
     table = study_table(study, parameters, ewma)
-    objective = PANEL_OBJECTIVE if is_panel(df) else OBJECTIVE
-    if is_panel(df):
-        reference = "none: the objective is itself a ratio to a baseline"
-    elif ewma is not None:
-        reference = "against the EWMA (RiskMetrics 0.94) quantiles on the same points"
-    else:
-        reference = "against the naive last value on the same points"
+    objective = PANEL_OBJECTIVE if panel else OBJECTIVE
     _write_text(output / TABLE_CSV, table.to_csv(index=False))
     _write_text(
         output / TABLE_MD,
-        f"Study `{study_name}`, objective: {objective}, lower is better; `ratio_to_baseline`: {reference}.\n\n"
-        + _markdown(table),
+        f"Study `{study_name}`, objective: {objective}, lower is better; `ratio_to_baseline`: against "
+        f"{_reference(ewma, panel)} on the same points.\n\n" + _markdown(table),
     )
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if not completed:
@@ -464,7 +468,9 @@ def tune(
         "sampler": {"name": "TPESampler", "seed_of_this_run": seed},
         "pruner": type(study.pruner).__name__,
         "baseline": {
-            "name": "ewma (RiskMetrics 0.94)" if ewma is not None else "naive last value",
+            "name": "ewma (RiskMetrics 0.94)"
+            if ewma is not None
+            else ("rolling volatility (pooled ratio)" if panel else "naive last value"),
             "validation_pinball": ewma,
         },
         "trials": {state: int((table["state"] == state).sum()) for state in sorted(set(table["state"]))},
