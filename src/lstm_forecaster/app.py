@@ -544,10 +544,17 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         data_file.change(pick_assets, inputs=[data_file, asset], outputs=[asset], api_visibility="private")
         gr.api(_not_an_mcp_tool(forecast_records), api_name="forecast", concurrency_limit=8)
         gr.api(forecast, api_name="forecast_json", concurrency_limit=8)
+        backtest_outputs = [backtest_note, backtest_metrics, backtest_plot, backtest_calibration]
+        # The old backtest goes first, so that an error never stands under a previous result.
         backtest_button.click(
+            lambda: ("", "", None, gr.Image(value=None, visible=False)),
+            outputs=backtest_outputs,
+            api_visibility="private",
+            queue=False,
+        ).then(
             _not_an_mcp_tool(run_backtest),
             inputs=[data_file, horizon, asset],
-            outputs=[backtest_note, backtest_metrics, backtest_plot, backtest_calibration],
+            outputs=backtest_outputs,
             api_name="backtest",
             concurrency_limit=1,
         )
