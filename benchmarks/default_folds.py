@@ -1,4 +1,4 @@
-"""The default recipe on pre-test folds only, with and without the pinned median.
+"""The first default recipe (configs/btc_daily_quantile.yaml) on pre-test folds only, with and without the pinned median.
 
     python benchmarks/default_folds.py --seeds 0 1
 
@@ -19,7 +19,7 @@ import torch
 from lstm_forecaster.data import load_ohlcv, sample_path
 from lstm_forecaster.training import load_recipe, train
 
-RECIPE = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+RECIPE = Path(__file__).resolve().parents[1] / "configs" / "btc_daily_quantile.yaml"
 
 
 def main() -> None:

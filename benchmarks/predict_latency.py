@@ -8,7 +8,7 @@ For each model: save it to a temporary folder, time `from_pretrained` from that 
 `model.predict(df)` on the whole sample (3,484 daily rows: loading checks, features, scaling, the
 network, inverse scaling, future timestamps). Prints median, p10 and p90 in milliseconds.
 
-The models are the architectures of `configs/crypto_price_forecaster.yaml` and `configs/default.yaml`
+The models are the architectures of `configs/crypto_price_forecaster.yaml` and `configs/btc_daily_quantile.yaml` (the first default)
 at their initial weights, with the scaler fitted on the recipe's training split: latency does not
 depend on what the weights are, so nothing is trained here.
 """
@@ -32,7 +32,7 @@ from lstm_forecaster.training import chronological_split, fit_scaler, load_recip
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RECIPES = {
     "CryptoPriceForecaster (3x128 LSTM)": CONFIGS / "crypto_price_forecaster.yaml",
-    "default (1x32 quantile LSTM on returns)": CONFIGS / "default.yaml",
+    "default (1x32 quantile LSTM on returns)": CONFIGS / "btc_daily_quantile.yaml",
 }
 
 

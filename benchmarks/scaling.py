@@ -3,7 +3,7 @@
 The data is a synthetic random walk of hourly OHLCV candles (3,500, 35,000 and 350,000 rows by
 default: the bundled daily sample's size, then ten and a hundred times it). Each size is trained by
 `lstm_forecaster.training.train` in a fresh Python process (so the peak RSS is that run's own), with
-the recipe given (the default recipe, `configs/default.yaml`, unless told otherwise) for a few epochs
+the recipe given (the first default recipe, `configs/btc_daily_quantile.yaml`, unless told otherwise) for a few epochs
 and no early stopping. Sizes are interleaved over the repeats.
 
 What should hold: the time of an epoch grows linearly with the rows (constant microseconds per
@@ -117,7 +117,9 @@ def worker(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="rows of each run")
-    parser.add_argument("--config", default=str(common.ROOT / "configs" / "default.yaml"), help="the recipe to train")
+    parser.add_argument(
+        "--config", default=str(common.ROOT / "configs" / "btc_daily_quantile.yaml"), help="the recipe to train"
+    )
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override top-level recipe keys")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run (early stopping off)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each size, interleaved")

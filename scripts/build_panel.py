@@ -10,7 +10,9 @@ else its name). The CryptoDataDownload (Binance) exports are newest first, and t
 the candle of the export day, possibly incomplete: that row is dropped from each Binance file. The
 Yahoo BTC-USD file ends on a complete day and is kept whole. The panel is written long
 (`symbol, timestamp, open, high, low, close, volume`), sorted by symbol then time, zstd-compressed;
-the sha256 of every raw file is printed and stored in the Parquet metadata (`lstm_forecaster.sources`).
+the sha256 of every raw file is printed and stored in the Parquet metadata (`lstm_forecaster.sources`,
+which training records as `data.built_from`). Rebuilding gives the same rows and values; the file's
+bytes (so its sha256) can differ with the pandas and pyarrow versions, which write their own metadata.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def build(multi: Path, btc: Path, output: Path) -> dict:
 
     table = pd.concat(parts, ignore_index=True)[[SYMBOL, "timestamp", "open", "high", "low", "close", "volume"]]
     description = {
-        "sources": [{"file": Path(s["source"]).name, "symbols": s["symbols"], "sha256": s["sha256"]} for s in sources],
+        "sources": [
+            {"file": Path(s["source"]).name, "symbol": ", ".join(s["symbols"]), "sha256": s["sha256"]} for s in sources
+        ],
         "series": {
             symbol: {"rows": len(rows), "start": str(rows["timestamp"].min()), "end": str(rows["timestamp"].max())}
             for symbol, rows in table.groupby(SYMBOL, sort=False)

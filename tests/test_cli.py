@@ -62,7 +62,12 @@ def test_evaluate_reproduces_the_recorded_metrics(model_dir, work, capsys):
     assert main(["evaluate", "--model", str(model_dir), "--output", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| model |" in printed and "| naive_last |" in printed and "| rolling_volatility |" in printed
-    assert sorted(p.name for p in out.iterdir()) == ["forecast.png", "metrics.json", "percent_change.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "forecast.png",
+        "forecast_step3.png",  # horizon 3: the last step is plotted too
+        "metrics.json",
+        "percent_change.png",
+    ]
     assert json.loads((out / "metrics.json").read_text()) == json.loads((model_dir / "metrics.json").read_text())
 
 

@@ -23,7 +23,7 @@ BAD_VALUES = [
     ({"target": None}, r"target must be one of close, log_return, volume\. Got None"),
     ({"cell": "rnn"}, r"cell must be one of lstm, gru\. Got 'rnn'"),
     ({"cell": "LSTM"}, r"cell must be one of lstm, gru\. Got 'LSTM'"),
-    ({"scaling": "robust"}, r"scaling must be one of minmax, standard, window\. Got 'robust'"),
+    ({"scaling": "robust"}, r"scaling must be one of minmax, standard, window, context\. Got 'robust'"),
     ({"context_length": 0}, r"context_length must be a positive integer\. Got 0"),
     ({"context_length": -5}, r"context_length must be a positive integer\. Got -5"),
     ({"context_length": 2.5}, r"context_length must be a positive integer\. Got 2\.5"),

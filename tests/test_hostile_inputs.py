@@ -23,6 +23,7 @@ from lstm_forecaster import LSTMForecaster, LSTMForecasterConfig, load_ohlcv, sa
 from lstm_forecaster.configuration import ADDED_KEYS
 from lstm_forecaster.data import MAX_COLUMNS, MAX_HEADER_BYTES, check_csv_header
 from lstm_forecaster.output_folder import check_output_path, claim_output, lock_path
+from lstm_forecaster.repo_files import is_pickle
 from lstm_forecaster.training import recipe_from_dict, train
 
 
@@ -138,6 +139,7 @@ def test_parameter_count_is_computed_without_building_the_network():
             horizon=4,
         ),
         LSTMForecasterConfig(cell="gru", hidden_size=10, num_layers=2, quantiles=[0.1, 0.5, 0.9], horizon=3),
+        LSTMForecasterConfig(hidden_size=12, head="attention", bidirectional=True, horizon=2),
     ):
         assert config.num_parameters == LSTMForecaster(config).num_parameters()
 
@@ -168,7 +170,7 @@ def test_broken_config_json_is_one_line_naming_the_file(folder, capsys, content,
 def test_missing_keys_are_errors_unless_added_after_the_folders_version(folder, capsys):
     # The golden folder (0.1.0) predates median_at_last: it loads with that version's default.
     assert "median_at_last" not in json.loads((folder / "config.json").read_text())
-    assert ADDED_KEYS["median_at_last"] == ("0.1.1", False)
+    assert ADDED_KEYS["median_at_last"] == ("0.1.1", False) and ADDED_KEYS["head"] == ("0.2.0", "last")
     assert LSTMForecaster.from_pretrained(folder).config.median_at_last is False
     # A folder written since 0.1.1 always has it: a missing one is an error, not today's default.
     _edit_config(folder, package_version="0.1.1")
@@ -458,3 +460,40 @@ def test_an_unusable_output_path_fails_before_training(tmp_path, recipe_file, ca
     assert f"--output {output}: {tmp_path / 'notes.txt'} is a file, not a folder" in line
     with pytest.raises(ValueError, match=r"is a file; give a folder name"):
         check_output_path(tmp_path / "notes.txt")
+
+
+# ----- 1. pickles by content; 10. invalid JSON names its file ---------------------------------------
+
+
+@pytest.mark.parametrize("protocol", range(6))
+@pytest.mark.parametrize("wrap", ["plain", "gzip", "bz2", "xz", "zip"])
+def test_pickles_are_recognised_by_content_whatever_the_protocol_or_compression(tmp_path, protocol, wrap):
+    import bz2
+    import gzip
+    import lzma
+    import pickle
+    import zipfile
+
+    data = pickle.dumps({"weights": [0.5, 1.5], "name": "x"}, protocol=protocol)
+    path = tmp_path / "innocent.txt"
+    if wrap == "zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("archive/content", data)
+    else:
+        path.write_bytes({"plain": bytes, "gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[wrap](data))
+    assert is_pickle(path)
+
+
+def test_the_package_files_are_not_taken_for_pickles(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    files = [*GOLDEN.iterdir(), sample_path(), root / "README.md", root / "model_card.md", root / "pyproject.toml"]
+    assert not [path.name for path in files if is_pickle(path)]
+    for text in (b"a.", b"N", b"(", b"I1\n", b'{"a": 1}', b"# Title\n\nSome text."):
+        (tmp_path / "t.txt").write_bytes(text)
+        assert not is_pickle(tmp_path / "t.txt"), text
+
+
+def test_invalid_scaler_json_names_the_file(folder, capsys):
+    (folder / "scaler.json").write_text('{"mode": "standard",')
+    line = _one_error_line(_cli_main(capsys, "predict", "--model", str(folder), "--data", str(sample_path())))
+    assert f"{folder / 'scaler.json'} is not valid JSON" in line

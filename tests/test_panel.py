@@ -200,7 +200,8 @@ def test_a_gap_longer_than_the_context_is_refused(two_series):
     gappy = _daily(90).drop(_daily(90).index[40:52])  # 12 days missing, context 10
     panel = load_ohlcv(_long(AAA=_daily(90), GAP=gappy))
     with pytest.raises(
-        ValueError, match=r"symbol GAP has a gap of 13 days .* before row 40 \(2021-02-22.*up to 10 steps"
+        ValueError,
+        match=r"symbol GAP misses 12 steps of 1 days 00:00:00 before row 40 \(2021-02-09 to 2021-02-22\).*up to 10",
     ):
         PanelSamples(panel, ["log_return"], "log_return", 10, 1)
     PanelSamples(panel, ["log_return"], "log_return", 20, 1)  # within a longer context: accepted
@@ -335,6 +336,16 @@ def test_train_on_raw_files_records_every_source_and_asset(panel_model):
     mase = [metrics["assets"][s]["models"]["model"]["mase"] for s in metrics["symbols"]]
     assert pooled["mase"]["model"] == pytest.approx(float(np.exp(np.mean(np.log(mase)))))
     assert "ETHUSDT" in (panel_model / "README.md").read_text()
+    from huggingface_hub import ModelCard
+
+    results = {(r.metric_type, r.metric_config): r for r in ModelCard.load(panel_model / "README.md").data.eval_results}
+    assert results[("mase", None)].metric_value == pytest.approx(pooled["mase"]["model"])
+    assert "pooled over 2 assets" in results[("mase", None)].metric_name
+    ratio = results[("pinball_loss_ratio", "constant_quantile")]
+    assert ratio.metric_value == pytest.approx(pooled["pinball_ratio"]["constant_quantile"])
+    assert results[("coverage", "rolling_volatility")].metric_value == pytest.approx(
+        pooled["coverage"]["rolling_volatility"]
+    )
 
 
 def test_predict_a_panel_gives_every_asset_in_one_frame(panel_model):
@@ -381,6 +392,9 @@ def test_bundled_panel_trains_from_the_recipe(tmp_path):
     assert args["data"]["kind"] == "panel" and args["data"]["sha256"] == file_sha256(panel_path())
     assert args["data"]["source"] == "lstm_forecaster/data/panel.parquet"
     assert len(args["data"]["assets"]) == 8
+    built_from = {s["file"]: s["sha256"] for s in args["data"]["built_from"]}  # the raw exports
+    assert {"BTC-USD.csv", "Binance_ETHUSDT_d.csv"} <= set(built_from) and len(built_from) == 8
+    assert built_from["BTC-USD.csv"] == file_sha256(sample_path())
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["not_scored"] == {"BTC-USD": "no forecast origin in the evaluated split"}  # ends 2024-03-31
     assert len(metrics["symbols"]) == 7
@@ -464,3 +478,66 @@ def test_a_panel_recipe_without_dates_cuts_the_pooled_rows_at_one_date():
     rows = panel.index.get_level_values("timestamp")
     assert abs((rows < split.validation_start).mean() - 0.7) < 0.01
     assert abs((rows < split.test_start).mean() - 0.85) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda d: [str(d / "none" / "*.csv")], "no file matches"),
+        (
+            lambda d: [str(ETH), str(d / "hourly.csv")],
+            "disagree in frequency: hourly has a candle every 0 days 01:00:00",
+        ),
+        (lambda d: [str(ETH), str(d / "ETHUSDT.csv")], r"symbol ETHUSDT has two different candles at 2026-05-10"),
+        (lambda d: [str(ETH), str(d / "gap.csv")], r"symbol gap misses 30 steps of 1 days 00:00:00 before row 40"),
+    ],
+    ids=["no match", "frequencies", "conflicting candles", "gap"],
+)
+def test_cli_refuses_a_bad_panel_with_one_line(make, match, tmp_path, capsys):
+    import yaml
+
+    from lstm_forecaster.cli import main
+
+    hourly = _daily(60).set_axis(pd.date_range("2021-01-01", periods=60, freq="h", tz="UTC", name="timestamp"))
+    hourly.to_csv(tmp_path / "hourly.csv")
+    other = load_ohlcv(ETH).iloc[-20:].copy()
+    other.loc[pd.Timestamp("2026-05-10", tz="UTC"), "close"] *= 1.2
+    other.to_csv(tmp_path / "ETHUSDT.csv")
+    gappy = _daily(120)
+    gappy.drop(gappy.index[40:70]).to_csv(tmp_path / "gap.csv")
+    (tmp_path / "list.yaml").write_text(yaml.safe_dump({**PANEL_RECIPE, "data": make(tmp_path)}))
+    assert main(["train", "--config", str(tmp_path / "list.yaml"), "--output", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert pd.Series(lines).str.contains(match).all(), lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_tuning_a_panel_recipe_scores_the_pooled_validation_ratio(tmp_path):
+    pytest.importorskip("optuna")
+    from lstm_forecaster.search import parse_search
+    from lstm_forecaster.training import recipe_from_dict
+    from lstm_forecaster.tuning import tune
+
+    parameters = parse_search({"hidden_size": {"low": 4, "high": 8}})
+    result = tune(
+        recipe_from_dict({**PANEL_RECIPE, "epochs": 1}),
+        parameters,
+        tmp_path / "study",
+        1,
+        data=[str(ETH), str(LTC), str(XRP)],
+        train_best=False,
+        progress=False,
+    )
+    # The objective of a panel: the geometric mean over assets of the model's validation pinball loss
+    # over the rolling-volatility baseline's, unit-free (the assets' own losses do not add up).
+    import json
+
+    from lstm_forecaster.search import apply
+    from lstm_forecaster.training import train
+
+    recipe = apply(recipe_from_dict({**PANEL_RECIPE, "epochs": 1}), result.best_params)
+    again = train(recipe, tmp_path / "again", data=[str(ETH), str(LTC), str(XRP)], evaluate_split="validation")
+    pooled = json.loads((again / "metrics.json").read_text())["pooled"]
+    assert result.best_value == pytest.approx(pooled["pinball_ratio"]["rolling_volatility"], rel=1e-9)
+    assert 0.5 < result.best_value < 2.0  # a ratio, not a loss in any asset's units

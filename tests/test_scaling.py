@@ -164,7 +164,7 @@ VALID = {
         ),
         (
             json.dumps({**VALID, "mode": "robust"}),
-            r"scaler mode must be one of minmax, standard, window\. Got 'robust'",
+            r"scaler mode must be one of minmax, standard, window, context\. Got 'robust'",
         ),
         (json.dumps({**VALID, "features": {}}), r"scaler has no min/max for feature\(s\) close"),
         (

@@ -248,6 +248,40 @@ def test_api_incomplete_last_candle_is_a_warning_and_can_be_dropped(served, tmp_
     _check_forecast(_table(dropped), df.iloc[:-1], model, HORIZON)
 
 
+def _panel_csv(folder: Path) -> Path:
+    """One CSV with two coins' daily candles (a `Symbol` column), as an exchange export of several pairs."""
+    lines = []
+    for coin in ("ETHUSDT", "XRPUSDT"):
+        text = (ROOT / "tests" / "data" / "panel" / f"Binance_{coin}_d.csv").read_text().splitlines()
+        lines += text[2:]
+        header = text[1]
+    path = folder / "two_coins.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+def test_api_forecasts_every_asset_of_a_panel_or_the_one_asked_for(served, tmp_path):
+    url, model = served
+    upload = _panel_csv(tmp_path)
+    panel = load_ohlcv(upload)
+    client = _client(url)
+    records = client.predict(gradio_client.handle_file(str(upload)), HORIZON, api_name="/forecast")
+    table = _table(records)
+    assert list(table["symbol"]) == ["ETHUSDT"] * HORIZON + ["XRPUSDT"] * HORIZON
+    for symbol, rows in table.groupby("symbol"):
+        series = panel.xs(symbol, level="symbol")
+        series.attrs["symbol"] = symbol
+        _check_forecast(rows.reset_index(drop=True), series, model, HORIZON)
+        warnings = records[0 if symbol == "ETHUSDT" else HORIZON]["warnings"]
+        assert {w["symbol"] for w in warnings} == {symbol} and "zero_shot" in {w["code"] for w in warnings}
+    only = client.predict(gradio_client.handle_file(str(upload)), HORIZON, "XRPUSDT", api_name="/forecast")
+    assert only == records[HORIZON:]
+    with pytest.raises(
+        gradio_client.exceptions.AppError, match=r"^DOGEUSDT is not in two_coins\.csv \(it holds ETHUSDT, XRPUSDT\)"
+    ):
+        client.predict(gradio_client.handle_file(str(upload)), HORIZON, "DOGEUSDT", api_name="/forecast")
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
@@ -269,6 +303,17 @@ def test_api_bad_file_gives_a_readable_error(served, tmp_path, name, content, me
     with pytest.raises(gradio_client.exceptions.AppError, match=message) as caught:
         _client(url).predict(gradio_client.handle_file(str(broken)), HORIZON, api_name="/forecast")
     assert "Traceback" not in str(caught.value) and str(tmp_path) not in str(caught.value)
+
+
+def test_api_refuses_a_server_path_as_the_file(served):
+    import httpx
+
+    url, _ = served
+    # A client that names a file on the server instead of uploading one: gradio refuses it before the app.
+    payload = {"data": [{"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}, 1, None, False]}
+    event = httpx.post(f"{url}gradio_api/call/forecast", json=payload, timeout=30).json()["event_id"]
+    stream = httpx.get(f"{url}gradio_api/call/forecast/{event}", timeout=30).text
+    assert "event: error" in stream and Path("/etc/hostname").read_text().strip() not in stream, stream
 
 
 def test_api_upload_limits(served, tmp_path, monkeypatch):
@@ -305,26 +350,58 @@ def test_api_refuses_a_negative_price_with_the_reason(negative_model, outside):
             _client(url).predict(None, HORIZON, api_name="/forecast")
     finally:
         demo.close()
-    message = str(caught.value)
-    assert message.startswith("forecast refused: the model forecast a price of -"), message
-    assert "at step 1 (2024-04-01), which is not a possible price" in message
+    message = str(caught.value)  # its median is negative: refused by predict_quantiles' own check
+    assert re.match(r"the model forecasts a price of -[\d.]+: not positive; .*another asset's prices", message), message
+
+
+def test_api_refuses_a_move_beyond_any_in_training(tiny_model, outside, tmp_path):
+    # The tiny model's folder, with a training record whose largest moves were 0.001 %.
+    folder = tmp_path / "calm"
+    shutil.copytree(tiny_model, folder)
+    args = json.loads((folder / "training_args.json").read_text())
+    args["profile"]["max_abs_log_move"] = [1e-5] * HORIZON
+    (folder / "training_args.json").write_text(json.dumps(args))
+    demo = build_demo(str(folder))
+    url = _launch(demo)
+    try:
+        with pytest.raises(gradio_client.exceptions.AppError) as caught:
+            _client(url).predict(None, HORIZON, api_name="/forecast")
+    finally:
+        demo.close()
+    assert re.match(
+        r"forecast refused: the model forecast a move of [+-][\d.]+ % in 1 step \(q0\.\d+ [\d,.]+ from the last close "
+        r"70,677\.12\), beyond any 1-step move in its training data \(at most 0\.0 %\)",
+        str(caught.value),
+    ), str(caught.value)
 
 
 def test_api_backtest_matches_the_recorded_held_out_metrics(served, tiny_model):
     url, _ = served
     # The tiny model was trained on a DataFrame slice: its held-out period lies inside the sample.
-    note, metrics, plot = _client(url).predict(None, 1, api_name="/backtest")
+    note, metrics, plot, calibration = _client(url).predict(None, 1, api_name="/backtest")
     recorded = json.loads((tiny_model / "metrics.json").read_text())
     assert f"{recorded['models']['model']['mae']:,.2f}" in metrics
     assert f"{recorded['models']['naive_last']['mae']:,.2f}" in metrics
     assert "naive_last" in metrics and plot is not None
     test = json.loads((tiny_model / "training_args.json").read_text())["splits"]["test"]
     assert f"Held-out targets {test['start'][:10]} to {test['end'][:10]}" in note
+    # Beside the field's baselines, as `backtest.backtest` measures them over the same origins.
+    from lstm_forecaster.backtest import backtest
+    from lstm_forecaster.comparison import comparison_table
+
+    result = backtest(
+        load_model(tiny_model), load_ohlcv(sample_path()), start=test["first_origin"], end=test["last_origin"]
+    )
+    assert comparison_table(result.report["comparison"]).strip() in metrics
+    assert all(f"| {name} |" in metrics for name in ("ewma", "garch"))
+    assert calibration["visible"] and calibration["value"]["path"].endswith(".png"), calibration
 
 
 def test_api_backtest_on_a_file_over_its_own_dates(served, tiny_model):
     url, model = served
-    note, metrics, plot = _client(url).predict(gradio_client.handle_file(str(ETH_HOURLY)), 1, api_name="/backtest")
+    note, metrics, plot, calibration = _client(url).predict(
+        gradio_client.handle_file(str(ETH_HOURLY)), 1, api_name="/backtest"
+    )
     df = load_ohlcv(ETH_HOURLY)
     start = df.index[int(len(df) * 0.7)]
     assert "does not cover the model's held-out period" in note and start.strftime("%Y-%m-%d %H:%M UTC") in note
@@ -337,11 +414,11 @@ def test_api_backtest_on_a_file_over_its_own_dates(served, tiny_model):
 def _mcp(url: str, calls):
     """Open an MCP session on the app's streamable HTTP endpoint, run `calls(session)`, return its result."""
     from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
+    from mcp.client.streamable_http import streamable_http_client
 
     async def run():
         async with (
-            streamablehttp_client(f"{url}gradio_api/mcp/") as (read, write, _),
+            streamable_http_client(f"{url}gradio_api/mcp/") as (read, write, _),
             ClientSession(read, write) as session,
         ):
             await session.initialize()
@@ -506,13 +583,37 @@ def test_browser_fan_chart_table_download_warnings_and_errors(tiny_model, outsid
                 (ROOT / "docs").mkdir(exist_ok=True)
                 shutil.copyfile(shot, ROOT / "docs" / "space.png")
 
+            # The backtest tab: metrics beside the baselines, the calibration plot.
+            page.get_by_role("tab", name="Backtest").click()
+            page.click("#backtest-button")
+            expect(page.locator("#backtest-metrics")).to_contain_text("ewma", timeout=120_000)
+            calibration = page.locator("#backtest-calibration img")
+            expect(calibration).to_have_attribute("src", re.compile(r"calibration-[0-9a-f]+\.png$"))
+            calibration.scroll_into_view_if_needed()  # loaded lazily, when in view
+            expect(calibration).to_be_visible()
+            expect(page.locator("#backtest-plot .js-plotly-plot")).to_be_visible()
+            page.get_by_role("tab", name="Forecast").click()
+
             # Another coin, hourly: warnings, and the asset picker offers it beside the training asset.
             _forecast_in_page(page, expect, ETH_HOURLY)
             notice = page.locator("#forecast-notice")
-            expect(notice).to_contain_text("ETH/USDT was not in the model's training data")
+            if model_dir == tiny_model:  # trained on a named asset (BTC-USD)
+                expect(notice).to_contain_text("ETH/USDT was not in the model's training data")
             expect(notice).to_contain_text("one row every 1 hour, the model was trained on one every 1 day")
             expect(rows).to_have_count(horizon)
             expect(rows.first).to_contain_text("ETH/USDT")
+
+            # A file of two coins: the picker offers each; the chart and the table show the one picked.
+            _forecast_in_page(page, expect, _panel_csv(tmp_path))
+            expect(rows).to_have_count(2 * horizon)
+            picker = page.locator("#asset")
+            expect(picker).to_be_visible()
+            picker.locator("input").click()
+            page.get_by_role("option", name="XRPUSDT").click()
+            page.click("#forecast-button")
+            expect(rows).to_have_count(horizon)
+            expect(rows.first).to_contain_text("XRPUSDT")
+            expect(page.locator("#forecast-plot")).to_contain_text("XRPUSDT: Recent close")
 
             # A candle still forming: a warning; ticked, it is dropped.
             _forecast_in_page(page, expect, forming)
@@ -544,8 +645,8 @@ def test_browser_refuses_a_negative_price(negative_model, outside):
         with _page(url) as (page, expect):
             page.click("#forecast-button")
             notice = page.locator("#forecast-notice")
-            expect(notice).to_contain_text("forecast refused: the model forecast a price of -")
-            expect(notice).to_contain_text("which is not a possible price")
+            expect(notice).to_contain_text("the model forecasts a price of -")
+            expect(notice).to_contain_text("not positive")
             expect(page.locator("#forecast-plot .js-plotly-plot")).to_have_count(0)
             expect(page.locator("#forecast-table [role=row]:has([role=gridcell])")).to_have_count(0)
     finally:

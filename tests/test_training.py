@@ -304,7 +304,7 @@ def test_weighted_loss_by_hand():
 def test_model_folder_is_complete(trained, df):
     names = {p.name for p in trained.iterdir()}
     expected = {"config.json", "model.safetensors", "scaler.json", "training_args.json", "metrics.json", "README.md"}
-    expected |= {"forecast.png", "percent_change.png"}
+    expected |= {"forecast.png", "percent_change.png", "forecast_step2.png"}  # horizon 2: the last step plotted too
     assert names == expected
     model = LSTMForecaster.from_pretrained(str(trained))
     assert model.predict(df).shape == (2, 4)

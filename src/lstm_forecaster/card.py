@@ -56,6 +56,11 @@ _SCALINGS = {
     "minmax": "min-max scaling fitted on the training split only",
     "standard": "standardisation (mean, standard deviation) fitted on the training split only",
     "window": "per-window normalisation: each window divided by its first value, minus 1 (nothing fitted)",
+    "context": (
+        "scale-free context normalisation: each window from its own context only (returns over the context's "
+        "EWMA volatility, prices relative to the last close, volume relative to its context mean; nothing "
+        "fitted on any asset), around a built-in EWMA-volatility baseline"
+    ),
 }
 _PLOT_CAPTIONS = {
     "forecast.png": "forecast vs actual on the held-out split",
@@ -273,8 +278,10 @@ def card_data(parts: dict, *, repo_id: str | None = None):
         tags.append("probabilistic-forecasting")
     results = []
     report = held_out_report(parts["metrics"])
-    if report is not None:
-        split = report.get("split", "test")
+    metrics = parts["metrics"] if isinstance(parts["metrics"], dict) else {}
+    panel = metrics if report is None and metrics.get("panel") else None
+    if report is not None or panel is not None:
+        split = (report or panel).get("split", "test")
         dataset_type, dataset_name = _dataset_label(parts)
         hub = info["hub_dataset"] or {}
         common = {
@@ -298,18 +305,10 @@ def card_data(parts: dict, *, repo_id: str | None = None):
                     )
                 )
 
-        names = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE (%)", "mase": "MASE vs naive last value"}
-        for who, label in (("model", "model"), ("naive_last", "naive last value (baseline)")):
-            row = report["models"].get(who, {})
-            for key, metric_name in names.items():
-                if not (who == "naive_last" and key == "mase"):  # 1 by definition
-                    add(who, label, key, row.get(key), metric_name)
-        accuracy = report.get("direction", {}).get("model", {}).get("accuracy")
-        add("model", "model", "accuracy", accuracy, "direction accuracy")
-        for who, row in (report.get("quantile") or {}).items():
-            label = "model" if who == "model" else f"{who.replace('_', ' ')} (baseline)"
-            add(who, label, "pinball_loss", row.get("pinball"), "mean pinball loss")
-            add(who, label, "coverage", row.get("coverage"), "interval coverage (lowest to highest level)")
+        if panel is not None:  # a panel's per-asset errors are in each asset's units: pooled ratios only
+            _panel_results(panel, add)
+        else:
+            _series_results(report, add)
     return ModelCardData(
         library_name=LIBRARY_NAME,
         license=LICENSE,
@@ -319,6 +318,36 @@ def card_data(parts: dict, *, repo_id: str | None = None):
         model_name=repo_id or _model_name(parts),
         eval_results=results or None,
     )
+
+
+def _series_results(report: dict, add) -> None:
+    """Model-index entries of a single-series model: errors beside the naive and quantile baselines."""
+    names = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE (%)", "mase": "MASE vs naive last value"}
+    for who, label in (("model", "model"), ("naive_last", "naive last value (baseline)")):
+        row = report["models"].get(who, {})
+        for key, metric_name in names.items():
+            if not (who == "naive_last" and key == "mase"):  # 1 by definition
+                add(who, label, key, row.get(key), metric_name)
+    accuracy = report.get("direction", {}).get("model", {}).get("accuracy")
+    add("model", "model", "accuracy", accuracy, "direction accuracy")
+    for who, row in (report.get("quantile") or {}).items():
+        label = "model" if who == "model" else f"{who.replace('_', ' ')} (baseline)"
+        add(who, label, "pinball_loss", row.get("pinball"), "mean pinball loss")
+        add(who, label, "coverage", row.get("coverage"), "interval coverage (lowest to highest level)")
+
+
+def _panel_results(panel: dict, add) -> None:
+    """Model-index entries of a panel model: its pooled, unit-free figures (geometric means over assets)."""
+    pooled = panel.get("pooled") or {}
+    assets = f"pooled over {pooled.get('assets', len(panel.get('symbols', [])))} assets"
+    add("model", "model", "mase", (pooled.get("mase") or {}).get("model"), f"MASE vs naive last value, {assets}")
+    add("model", "model", "accuracy", pooled.get("direction_accuracy"), f"direction accuracy, {assets}")
+    for who, ratio in (pooled.get("pinball_ratio") or {}).items():
+        # metric_config names the baseline the model's pinball loss is divided by
+        add(who, "model", "pinball_loss_ratio", ratio, f"pinball loss over {who.replace('_', ' ')}'s, {assets}")
+    for who, coverage in (pooled.get("coverage") or {}).items():
+        label = "model" if who == "model" else f"{who.replace('_', ' ')} (baseline)"
+        add(who, label, "coverage", coverage, f"interval coverage, {assets}")
 
 
 def _model_name(parts: dict) -> str:
@@ -452,6 +481,29 @@ def _sample_sha256() -> str:
     return file_sha256(sample_path())
 
 
+def _calibration_rows(metrics, config: LSTMForecasterConfig) -> dict | None:
+    """Steps 1 and H (every step up to 3) of `metrics.json`'s calibration report, as table rows."""
+    report = metrics.get("calibration") if isinstance(metrics, dict) else None
+    if not report:
+        return None
+    steps = report["by_step"]
+    shown = steps if len(steps) <= 3 else [steps[0], steps[-1]]
+    rows = []
+    for s in shown:
+        rows.append(
+            (
+                s["step"],
+                _fmt(s["n"]),
+                f"{s['coverage_before']:.1%} -> {s['coverage_after']:.1%}",
+                f"{s['coverage_50_before']:.1%} -> {s['coverage_50_after']:.1%}"
+                if "coverage_50_before" in s
+                else "n/a",
+                f"{s['pinball_before']:.5f} -> {s['pinball_after']:.5f}",
+            )
+        )
+    return {"window": report["window"], "nominal": f"{100 * report['nominal_coverage']:.0f} %", "rows": rows}
+
+
 def card_context(parts: dict, *, repo_id: str | None = None, revision: str | None = None) -> dict:
     """Everything the template's body shows, as plain strings, lists and dicts."""
     from .evaluation import metrics_table
@@ -521,6 +573,8 @@ def card_context(parts: dict, *, repo_id: str | None = None, revision: str | Non
         "plots": [
             (name, _PLOT_CAPTIONS.get(Path(name).name, Path(name).stem.replace("_", " "))) for name in parts["plots"]
         ],
+        "calibration": _calibration_rows(parts["metrics"], config),
+        "kept": parts["metrics"].get("kept") if isinstance(parts["metrics"], dict) else None,
         "snippet": _snippet(model_id, revision, hub),
         "model_id": model_id,
         "repo_id": repo_id,

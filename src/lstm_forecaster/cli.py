@@ -40,7 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train", help="train a recipe into a complete model folder")
     p.add_argument("--config", required=True, help="recipe file (configs/*.yaml)")
     p.add_argument("--output", required=True, help="model folder to write (written to a temp folder, then renamed)")
-    p.add_argument("--data", help="OHLCV file or Hub dataset id (default: the recipe's data, else the bundled sample)")
+    p.add_argument(
+        "--data",
+        help="OHLCV file or Hub dataset id; a folder or a quoted glob ('data/*.csv') for a panel; 'panel' for the bundled one (default: the recipe's data, else the bundled sample)",
+    )
     p.add_argument("--data-revision", help="revision of a Hub dataset")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs")
     p.add_argument("--seed", type=int, help="override the recipe's seed")
@@ -56,13 +59,20 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("evaluate", help="held-out metrics beside the naive baselines, and plots")
     p.add_argument("--model", required=True, help="model folder or Hub repo id")
     p.add_argument("--revision", help="Hub revision (tag, branch or commit)")
-    p.add_argument("--data", help="OHLCV file or Hub dataset id (default: the data the model was trained on)")
+    p.add_argument(
+        "--data",
+        help="OHLCV file or Hub dataset id; a folder or a quoted glob for a panel (default: the data the model was trained on)",
+    )
     p.add_argument("--output", help="folder for metrics.json and plots (default: print only)")
 
     p = commands.add_parser("predict", help="forecast after the last row of --data; CSV to stdout")
     p.add_argument("--model", required=True, help="model folder or Hub repo id")
     p.add_argument("--revision", help="Hub revision (tag, branch or commit)")
-    p.add_argument("--data", required=True, help="OHLCV file or Hub dataset id")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="OHLCV file or Hub dataset id; a folder or a quoted glob for a panel (CSV with a symbol column)",
+    )
     p.add_argument("--horizon", type=int, help="steps to forecast (1 to the model's horizon)")
     p.add_argument(
         "--drop-incomplete", action="store_true", help="drop a last candle whose volume says it is still forming"
@@ -115,7 +125,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="SQLAlchemy URL of the study (default: sqlite:///OUTPUT/study.db)")
     p.add_argument("--study", help="study name in the storage (default: the recipe's name)")
     p.add_argument("--output", required=True, help="folder for the study table, best.yaml and the best model")
-    p.add_argument("--data", help="OHLCV file or Hub dataset id (default: the recipe's data, else the bundled sample)")
+    p.add_argument(
+        "--data",
+        help="OHLCV file or Hub dataset id; a folder or a quoted glob ('data/*.csv') for a panel; 'panel' for the bundled one (default: the recipe's data, else the bundled sample)",
+    )
     p.add_argument("--data-revision", help="revision of a Hub dataset")
     p.add_argument(
         "--seed", type=int, help="seed of the sampler (default: fresh; each trial trains with the recipe's seed)"

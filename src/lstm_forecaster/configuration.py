@@ -33,7 +33,8 @@ from .features import is_window_scalable, validate_feature_names
 
 TARGETS = ("close", "log_return", "volume")
 CELLS = ("lstm", "gru")
-SCALINGS = ("minmax", "standard", "window")
+SCALINGS = ("minmax", "standard", "window", "context")
+CALIBRATIONS = ("conformal", "none")
 HEADS = ("last", "attention")
 
 MAX_LAYERS = 16
@@ -45,7 +46,13 @@ MAX_FEATURES = 256
 MAX_PARAMETERS = 50_000_000
 MAX_CONFIG_BYTES = 1_000_000
 MAX_CONFIG_DEPTH = 3
-_LIMITS = {"num_layers": MAX_LAYERS, "context_length": MAX_CONTEXT_LENGTH, "horizon": MAX_HORIZON}
+MAX_CALIBRATION_WINDOW = 100_000
+_LIMITS = {
+    "num_layers": MAX_LAYERS,
+    "context_length": MAX_CONTEXT_LENGTH,
+    "horizon": MAX_HORIZON,
+    "calibration_window": MAX_CALIBRATION_WINDOW,
+}
 
 # Keys of config.json added after the first release of the format, with the first package version
 # whose folders always carry them and the default that older folders mean.
@@ -59,6 +66,9 @@ _LIMITS = {"num_layers": MAX_LAYERS, "context_length": MAX_CONTEXT_LENGTH, "hori
 ADDED_KEYS: dict[str, tuple[str, object]] = {
     "median_at_last": ("0.1.1", False),  # d509275; the 0.1.0 golden folder has no such key
     "head": ("0.2.0", "last"),  # attention pooling arrived in the second release
+    # Calibration at predict time (0.2.1); older folders forecast without it.
+    "calibration": ("0.2.1", "none"),
+    "calibration_window": ("0.2.1", 250),
 }
 
 
@@ -91,6 +101,20 @@ class LSTMForecasterConfig:
         scaling: `minmax` or `standard` (fitted on the training split only), or `window`:
             every window divided by its own first value, minus 1 (the target de-normalized with
             that window's base). `window` needs strictly positive features (prices, volume, EMAs).
+            `context` (target `log_return`): every window normalised from its own context only
+            (returns divided by the context's EWMA volatility sigma, prices relative to the last
+            close, volume relative to its context mean; see `scaling.context_normalize`), the target
+            of step k divided by sigma x sqrt(k). Nothing is fitted on any asset, so a new asset
+            needs no refit. The classical forecast is part of the model: the network emits a
+            residual around fixed standardized quantiles (fitted on the training split, saved in
+            the weights as `baseline`), and a zero residual forecasts exactly
+            last close x exp(sigma x sqrt(k) x baseline quantile).
+        calibration: `conformal` (quantile models with target `log_return`): at predict time,
+            every level of every step is shifted by the empirical quantile of the model's own
+            errors (in units of its interval width) over the last `calibration_window` origins
+            whose outcome is known at the forecast origin (causal); the median is kept. `none`:
+            the network's quantiles as they are.
+        calibration_window: Number of recent origins the calibration reads, per step.
         head: What the output layer reads: `last`, the final state of the last recurrent layer (of
             each direction), or `attention`, a learned additive-attention average of that layer's
             outputs over every step of the window.
@@ -110,6 +134,8 @@ class LSTMForecasterConfig:
     median_at_last: bool = False
     scaling: str = "standard"
     head: str = "last"
+    calibration: str = "conformal"
+    calibration_window: int = 250
     package_version: str = __version__
 
     def __post_init__(self) -> None:
@@ -131,7 +157,9 @@ class LSTMForecasterConfig:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}. Got {self.cell!r}.")
         if self.scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}. Got {self.scaling!r}.")
-        for name in ("context_length", "horizon", "num_layers"):
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration must be one of {', '.join(CALIBRATIONS)}. Got {self.calibration!r}.")
+        for name in ("context_length", "horizon", "num_layers", "calibration_window"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer. Got {value!r}.")
@@ -185,6 +213,16 @@ class LSTMForecasterConfig:
                 )
             if self.target == "log_return":
                 raise ValueError("scaling 'window' applies to price or volume targets; target 'log_return' is not one.")
+        if self.scaling == "context":
+            if self.target != "log_return":
+                raise ValueError(
+                    f"scaling 'context' forecasts log returns scaled by the context's volatility; it needs "
+                    f"target 'log_return'. Got {self.target!r}."
+                )
+            if self.context_length < 3:
+                raise ValueError(
+                    f"scaling 'context' needs context_length >= 3 to measure a volatility. Got {self.context_length}."
+                )
         if self.num_parameters > MAX_PARAMETERS:
             raise ValueError(
                 f"this architecture has {self.num_parameters:,} parameters; at most {MAX_PARAMETERS:,} are accepted "
@@ -200,8 +238,15 @@ class LSTMForecasterConfig:
         for size in self.hidden_sizes:
             total += directions * gates * size * (size_in + size + 2)
             size_in = size * directions
+        if self.head == "attention":  # AttentionPooling: a square projection with bias, a score vector
+            total += size_in * size_in + size_in + size_in
         outputs = self.horizon * self.num_outputs
         return total + size_in * outputs + outputs
+
+    @property
+    def calibrates(self) -> bool:
+        """Whether predict recalibrates the intervals (`calibration` on a log-return quantile model)."""
+        return self.calibration == "conformal" and bool(self.quantiles) and self.target == "log_return"
 
     @property
     def hidden_sizes(self) -> list[int]:

@@ -2,7 +2,9 @@
 
 `load_ohlcv` accepts a CSV or Parquet file, a DataFrame, a `datasets.Dataset`, or a Hub dataset id,
 and returns float64 columns `open, high, low, close, volume` (those present; `close` is required) on
-a UTC `DatetimeIndex` named `timestamp`, oldest first.
+a UTC `DatetimeIndex` named `timestamp`, oldest first. Several series (a list of sources, a folder,
+a glob, or a table whose `symbol` column names several) give a panel indexed by `(symbol, timestamp)`:
+see `lstm_forecaster.panel`.
 
 Limits on what is read (a hostile file is refused before pandas parses it, in time linear in its
 header): at most `MAX_COLUMNS` columns, no name repeated, a header line of at most
@@ -442,7 +444,8 @@ def check_forecast_values(values: np.ndarray, central: np.ndarray, target: str) 
         quantity = "volume" if target == "volume" else "price"
         raise ValueError(
             f"the model forecasts a {quantity} of {central[central <= 0].flat[0]}: not positive; "
-            "its weights or scaler are broken"
+            "its weights or scaler are broken, or the data is not what it was trained on (another asset's "
+            "prices for a price-level model)"
         )
 
 
@@ -516,6 +519,7 @@ class Samples:
             ahead[: n - k, k - 1] = self.base[k:]
         self.targets = np.log(ahead / self.base[:, None]) if target == "log_return" else ahead
         self._windows = sliding_windows(self.features, context_length)
+        self._base_windows = sliding_windows(self.base[:, None], context_length)[..., 0]
 
     def __len__(self) -> int:
         return len(self.base)
@@ -543,6 +547,11 @@ class Samples:
         if rows.ndim == 1 and rows.size and (np.diff(rows) == 1).all():
             return self._windows[rows[0] : rows[-1] + 1]
         return self._windows[rows]
+
+    def base_windows(self, origins: np.ndarray) -> np.ndarray:
+        """The target quantity's values over each window ending at `origins`: (batch, context_length)."""
+        rows = np.asarray(origins, dtype=np.int64) - (self.context_length - 1)
+        return self._base_windows[rows]
 
     def window_base(self, origins: np.ndarray) -> np.ndarray:
         """The target quantity's value at the first row of each window (base of `window` scaling)."""

@@ -260,7 +260,8 @@ def contract(model: LSTMForecaster, opset: int = OPSET) -> str:
             f" The median (`q0.5`) is pinned to the last `{quantity}`: its scaled output is the scaled zero return."
         )
     if scaler.mode in ("standard", "minmax"):
-        note = "A constant column (zero `std`, or `max == min`) is shifted but not divided."
+        spread = "a zero `std`" if scaler.mode == "standard" else "`max == min`"
+        note = f"A constant column ({spread}) is shifted but not divided."
     elif scaler.mode == "window":
         note = "Nothing is fitted: `scaler.json` records only the feature names."
     else:

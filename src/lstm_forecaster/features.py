@@ -143,6 +143,41 @@ def is_window_scalable(name: str) -> bool:
     return name in WINDOW_SCALABLE or bool(match and match.group(1) in WINDOW_SCALABLE_PREFIXES)
 
 
+CONTEXT_KINDS = ("return", "price", "price_difference", "volume", "ratio", "bounded")
+_CONTEXT_KIND = {
+    **{name: "price" for name in PRICE_COLUMNS},
+    "volume": "volume",
+    "log_return": "return",
+    "log_range": "return",
+    "macd_hist": "price_difference",
+}
+_CONTEXT_KIND_PREFIX = {
+    "ema": "price",
+    "rsi": "bounded",
+    "volatility": "return",
+    "return_mean": "return",
+    "return_std": "return",
+    "volume_ratio": "ratio",
+}
+
+
+def context_kind(name: str) -> str:
+    """How `context` scaling makes a feature scale-free (see `scaling.context_normalize`).
+
+    `return`: a log return or a spread of them (divided by the context's volatility); `price`: a
+    price level (log of it over the last close, divided by the volatility); `price_difference`: a
+    difference of prices (over the last close, divided by the volatility); `volume`: a traded volume
+    (over its context mean, minus 1); `ratio`: already a ratio around 1 (minus 1); `bounded`: an
+    oscillator in [0, 100] (centred on 50, divided by 50).
+    """
+    if name in _CONTEXT_KIND:
+        return _CONTEXT_KIND[name]
+    match = _WINDOW_NAME.match(name)
+    if match and match.group(1) in _CONTEXT_KIND_PREFIX:
+        return _CONTEXT_KIND_PREFIX[match.group(1)]
+    raise ValueError(f"unknown feature '{name}'; accepted: {', '.join(available_features())} (N a window length)")
+
+
 def warmup_rows(names: list[str]) -> int:
     """Rows dropped at the start of a series before every named feature has a full look-back."""
     return max(_resolve(name)[1] for name in names)

@@ -8,8 +8,10 @@ the CLI, the Python API and the Space share every check:
   not in training), `price_range` (the prices the forecast reads lie outside what training saw for that
   asset), `incomplete_candle` (the last candle's volume is far below the recent median: it is probably
   still forming) and `dropped_incomplete` (that candle was dropped, `predict(drop_incomplete=True)`);
-- refusals, a `ValueError` saying why: a forecast price that is not positive, or a step's move larger
-  than any move over as many steps in the model's training data. Such a forecast is never returned.
+- refusals, a `ValueError` saying why: a forecast price that is not positive at any level, or a step's
+  move larger than any move over as many steps in the model's training data. Such a forecast is never
+  returned. (A central forecast that is not positive, or any that is not finite, is refused before,
+  by `data.check_forecast_values` in `predict_quantiles`.)
 
 What training saw (`training_profile`) is recorded under `profile` in `training_args.json` and read
 back by `from_pretrained` (`load_profile`); folders without it skip the checks that need it.

@@ -1,6 +1,7 @@
 """The LSTM/GRU forecaster: network, forecasts in price units, safe save/load through the Hub mixin."""
 
 import contextlib
+import math
 import os
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from .data import Samples, check_forecast_spacing, check_forecast_values, infer_
 from .errors import hub_unreachable_now
 from .features import warmup_rows
 from .panel import PanelSamples, is_panel, iter_series, samples_for
-from .scaling import SCALER_NAME, Scaler
+from .scaling import SCALER_NAME, Scaler, context_target_scale
 from .weights import check_finite_weights, check_safetensors_file
 
+SOFTPLUS_ONE = math.log(math.e - 1.0)
+"""softplus(SOFTPLUS_ONE) == 1: the zero output of a gap factor keeps the baseline's gap."""
 REPO_URL = "https://github.com/lstm-forecaster/lstm-forecaster"
 PICKLED_WEIGHTS = ("pytorch_model.bin", "model.pt", "model.pth", "model.pkl")
 PICKLED_SCALERS = ("scaler.pkl", "scaler.joblib", "scaler.pickle")
@@ -90,6 +93,10 @@ class LSTMForecaster(
         self.head = nn.Linear(size_in, config.horizon * config.num_outputs)
         # The scaled zero return, where `median_at_last` pins the median; derived from the scaler.
         self.register_buffer("anchor", torch.zeros(config.horizon), persistent=False)
+        if config.scaling == "context":
+            # The standardized quantiles (or mean) of the training targets, per step: with a zero
+            # head the model forecasts exactly sigma x sqrt(step) x baseline (see `_around_baseline`).
+            self.register_buffer("baseline", torch.zeros(config.horizon, config.num_outputs))
         self._scaler: Scaler | None = None
 
     @property
@@ -100,7 +107,7 @@ class LSTMForecaster(
     @scaler.setter
     def scaler(self, scaler: Scaler | None) -> None:
         self._scaler = scaler
-        if scaler is not None and self.config.median_at_last:
+        if scaler is not None and self.config.median_at_last and self.config.scaling != "context":
             zero = scaler.scale_target(np.zeros(self.config.horizon))
             self.anchor.copy_(torch.from_numpy(zero))
 
@@ -139,6 +146,8 @@ class LSTMForecaster(
             # Final state of each direction: forward at the last step, backward at the first.
             out = self.head(torch.cat(list(last), dim=-1))
         out = out.unflatten(-1, (self.config.horizon, self.config.num_outputs))
+        if self.config.scaling == "context":
+            return self._around_baseline(out)
         if self.config.median_at_last:
             # The median sits at the zero return; level j below it is the sum of the positive gaps
             # j..m-1 under it, level j above it the sum of the gaps m+1..j over it (output m unused).
@@ -151,6 +160,29 @@ class LSTMForecaster(
             # Non-crossing quantiles: the lowest level, then positive increments.
             out = torch.cat([out[..., :1], out[..., :1] + torch.cumsum(F.softplus(out[..., 1:]), dim=-1)], dim=-1)
         return out
+
+    def _around_baseline(self, out: torch.Tensor) -> torch.Tensor:
+        """Standardized forecasts of `context` scaling: the network's output is a residual.
+
+        The anchor level m (the median, else the lowest level) is `baseline[:, m]` plus output m (or
+        exactly the baseline with `median_at_last`, whose baseline median is 0); each gap between
+        consecutive levels is the baseline's gap times softplus(output + log(e - 1)), which is 1
+        at output 0. So a zero output forecasts exactly the baseline quantiles, and the levels never
+        cross.
+        """
+        baseline = self.baseline.to(out.dtype)
+        if self.config.num_outputs == 1:
+            return baseline + out
+        m = self.config.median_index if self.config.median_index is not None else 0
+        factors = F.softplus(torch.cat([out[..., :m], out[..., m + 1 :]], dim=-1) + SOFTPLUS_ONE)
+        gaps = (baseline[:, 1:] - baseline[:, :-1]) * factors
+        center = baseline[:, m : m + 1]
+        if not self.config.median_at_last:
+            center = center + out[..., m : m + 1]
+        center = center.expand(*out.shape[:-1], 1)
+        below = -torch.flip(torch.cumsum(torch.flip(gaps[..., :m], [-1]), dim=-1), [-1])
+        above = torch.cumsum(gaps[..., m:], dim=-1)
+        return torch.cat([center + below, center, center + above], dim=-1)
 
     # ----- forecasting -----------------------------------------------------------------------------
 
@@ -170,8 +202,9 @@ class LSTMForecaster(
         return samples_for(df, self.config, need_targets, check_last)
 
     @torch.no_grad()
-    def forecast_origins(self, samples: Samples, origins: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        """Forecasts at the given origin rows, in price (or volume) units.
+    def target_origins(self, samples: Samples, origins: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """The network's forecasts at the given origin rows, in target units (log returns, prices or
+        volume), before any calibration.
 
         Returns
         -------
@@ -183,23 +216,73 @@ class LSTMForecaster(
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
+        context = self.config.scaling == "context"
         chunks = []
         try:
             for start in range(0, len(origins), batch_size):
                 batch = origins[start : start + batch_size]
-                x = torch.from_numpy(scaler.scale_windows(samples.windows(batch))).to(device)
-                y = self(x).float().cpu().numpy()
-                values = scaler.unscale_target(y, samples.window_base(batch))
-                if self.config.target == "log_return":
-                    values = samples.base[batch, None, None] * np.exp(values)
-                if self.config.median_at_last:
-                    values[..., self.config.median_index] = samples.base[batch, None]  # exactly, not to 1e-10
-                chunks.append(values)
+                if context:
+                    windows, sigma = scaler.context_windows(samples.windows(batch), samples.base_windows(batch))
+                    scale = context_target_scale(sigma, self.config.horizon)
+                else:
+                    windows, scale = scaler.scale_windows(samples.windows(batch)), None
+                y = self(torch.from_numpy(windows).to(device)).float().cpu().numpy()
+                chunks.append(scaler.unscale_target(y, samples.window_base(batch), scale))
         finally:
             self.train(was_training)
         if not chunks:
             return np.empty((0, self.config.horizon, self.config.num_outputs))
         return np.concatenate(chunks)
+
+    def forecast_origins(
+        self, samples: Samples, origins: np.ndarray, batch_size: int = 4096, calibrate: bool | None = None
+    ) -> np.ndarray:
+        """Forecasts at the given origin rows, in price (or volume) units.
+
+        Parameters
+        ----------
+        samples : Samples
+            The series.
+        origins : np.ndarray
+            Origin rows of `samples`.
+        calibrate : bool, optional
+            Recalibrate the quantiles from the errors of the origins before each one
+            (`calibration.calibrate_quantiles`); default: the config's `calibration`. Each origin's
+            forecast reads only rows up to it, so it equals `predict` on the rows up to it.
+
+        Returns
+        -------
+        np.ndarray
+            float64 array (len(origins), horizon, outputs).
+        """
+        origins = np.asarray(origins, dtype=np.int64)
+        c = self.config
+        calibrate = c.calibrates if calibrate is None else bool(calibrate) and c.calibrates
+        series = getattr(samples, "series", None)  # a PanelSamples: calibrate each series on its own errors
+        if calibrate and series is not None and len(origins):
+            values = np.empty((len(origins), c.horizon, c.num_outputs))
+            codes = samples.series_codes[origins]
+            for code in np.unique(codes):
+                picked = codes == code
+                local = origins[picked] - samples.starts[code]
+                values[picked] = self.forecast_origins(series[code], local, batch_size, calibrate=True)
+            return values
+        if calibrate and len(origins):
+            from .calibration import calibrate_quantiles
+
+            first = max(int(origins.min()) - c.calibration_window - c.horizon + 1, c.context_length - 1)
+            needed = np.arange(first, int(origins.max()) + 1)
+            raw = self.target_origins(samples, needed, batch_size)
+            values, _ = calibrate_quantiles(
+                raw, samples.targets[needed], c.quantiles, origins - first, c.calibration_window, c.median_index
+            )
+        else:
+            values = self.target_origins(samples, origins, batch_size)
+        if c.target == "log_return":
+            values = samples.base[origins, None, None] * np.exp(values)
+        if c.median_at_last:
+            values[..., c.median_index] = samples.base[origins, None]  # exactly, not to 1e-10
+        return values
 
     def _check_horizon(self, horizon: int | None) -> int:
         if horizon is None:
@@ -214,7 +297,9 @@ class LSTMForecaster(
             )
         return int(horizon)
 
-    def predict(self, df, horizon: int | None = None, drop_incomplete: bool = False) -> pd.DataFrame:
+    def predict(
+        self, df, horizon: int | None = None, drop_incomplete: bool = False, calibrate: bool | None = None
+    ) -> pd.DataFrame:
         """Forecast the steps after the last row of `df`.
 
         Parameters
@@ -226,6 +311,10 @@ class LSTMForecaster(
             Steps to forecast, 1 to `config.horizon` (default: all).
         drop_incomplete : bool
             Drop a last candle whose volume says it is still forming (see `guards`).
+        calibrate : bool, optional
+            Recalibrate the intervals from the model's errors on the last `config.calibration_window`
+            origins of `df` whose outcomes are known (default: the config's `calibration`, on for
+            new log-return quantile models). False: the network's quantiles as they are.
 
         Returns
         -------
@@ -245,13 +334,15 @@ class LSTMForecaster(
             positive, a move beyond any in the training data).
         """
         df, warnings = guards.before_forecast(self, load_ohlcv(df), drop_incomplete)
-        quantiles, mean = self.predict_quantiles(df, horizon)
+        quantiles, mean = self.predict_quantiles(df, horizon, calibrate)
         frame = quantiles.copy()
         if self.config.quantiles:
             frame.insert(0, "forecast", mean)
         return guards.after_forecast(self, df, frame, warnings)
 
-    def predict_quantiles(self, df, horizon: int | None = None) -> tuple[pd.DataFrame, pd.Series]:
+    def predict_quantiles(
+        self, df, horizon: int | None = None, calibrate: bool | None = None
+    ) -> tuple[pd.DataFrame, pd.Series]:
         """Forecast quantiles and the central forecast after the last row of `df`.
 
         Returns
@@ -269,9 +360,11 @@ class LSTMForecaster(
                     check_forecast_spacing(frame.index, rows_read)
                 except ValueError as e:
                     raise ValueError(f"{symbol}: {e}") from None
-            samples = self.samples(df, need_targets=False, check_last=self.config.context_length)
+            samples = self.samples(df, need_targets=False, check_last=self._rows_forecast_reads(calibrate))
             last = samples.last_origins()
-            values = self.forecast_origins(samples, last)[:, :horizon].reshape(-1, self.config.num_outputs)
+            values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(
+                -1, self.config.num_outputs
+            )
             step = infer_step(samples.series[0].index)
             stamps = [samples.index[row] + step * k for row in last for k in range(1, horizon + 1)]
             index = pd.MultiIndex.from_arrays(
@@ -279,8 +372,8 @@ class LSTMForecaster(
             )
         else:
             check_forecast_spacing(df.index, rows_read)
-            samples = self.samples(df, check_last=self.config.context_length)  # only the rows a forecast reads
-            values = self.forecast_origins(samples, np.array([len(samples) - 1]))[0, :horizon]
+            samples = self.samples(df, check_last=self._rows_forecast_reads(calibrate))
+            values = self.forecast_origins(samples, np.array([len(samples) - 1]), calibrate=calibrate)[0, :horizon]
             step = infer_step(df.index)
             index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
         quantiles = pd.DataFrame(values, index=index, columns=self.config.output_names)
@@ -290,7 +383,12 @@ class LSTMForecaster(
         return quantiles, pd.Series(central, index=index, name="forecast")
 
     def backtest(
-        self, df, start=None, samples: Samples | PanelSamples | None = None, origins: np.ndarray | None = None
+        self,
+        df,
+        start=None,
+        samples: Samples | PanelSamples | None = None,
+        origins: np.ndarray | None = None,
+        calibrate: bool | None = None,
     ) -> pd.DataFrame:
         """Forecast from every origin at or after `start` whose targets are all known.
 
@@ -304,6 +402,9 @@ class LSTMForecaster(
             `df`'s samples, when already built.
         origins : np.ndarray, optional
             Exactly these origin rows of `samples` instead of `start` (e.g. a split's origins).
+        calibrate : bool, optional
+            As in `predict`: each origin's forecast is exactly what `predict` returns on the rows up
+            to that origin, calibration included (default: the config's `calibration`).
 
         Returns
         -------
@@ -312,7 +413,9 @@ class LSTMForecaster(
             origin), `actual`, `forecast` and the `q{level}` columns of quantile models; for a
             panel, a first column `symbol`.
         """
-        samples = samples if samples is not None else self.samples(load_ohlcv(df))
+        if samples is None:
+            df = load_ohlcv(df)
+            samples = self.samples(df, check_last=self._rows_read_from(df, start, calibrate))
         panel = isinstance(samples, PanelSamples)
         if origins is None:
             if panel:
@@ -323,7 +426,7 @@ class LSTMForecaster(
                 first = 0 if start is None else int(samples.index.searchsorted(utc_timestamp(start)))
                 origins = samples.origins(first)
         origins = np.asarray(origins, dtype=np.int64)
-        values = self.forecast_origins(samples, origins)
+        values = self.forecast_origins(samples, origins, calibrate=calibrate)
         horizon = self.config.horizon
         steps = np.tile(np.arange(1, horizon + 1), len(origins))
         rows = np.repeat(origins, horizon)
@@ -346,6 +449,24 @@ class LSTMForecaster(
         else:
             frame["forecast"] = flat[:, 0]
         return frame
+
+    def _rows_forecast_reads(self, calibrate: bool | None) -> int:
+        """Feature rows a forecast from the last row reads: its window, and with calibration the windows of
+        the origins whose errors calibrate it. Only these are checked for finite features."""
+        c = self.config
+        calibrating = c.calibrates if calibrate is None else bool(calibrate) and c.calibrates
+        return c.context_length + (c.calibration_window + c.horizon if calibrating else 0)
+
+    def _rows_read_from(self, df: pd.DataFrame, start, calibrate: bool | None) -> int | None:
+        """Feature rows a backtest of one series from `start` reads (None: every row, also for a panel).
+
+        Only these are checked for finite features: a zero volume years before `start` blocks nothing.
+        """
+        if start is None or is_panel(df):
+            return None
+        stamps = df.index[warmup_rows(self.config.features) :]
+        before = self._rows_forecast_reads(calibrate) - 1  # the rows before an origin that its forecast reads
+        return len(stamps) - max(int(stamps.searchsorted(utc_timestamp(start))) - before, 0)
 
     # ----- saving and loading ----------------------------------------------------------------------
 

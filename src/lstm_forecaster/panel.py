@@ -75,6 +75,18 @@ def panel_path() -> Path:
     return Path(str(resources.files("lstm_forecaster") / "data" / PANEL_FILE))
 
 
+def bundled_panel_provenance() -> list[dict]:
+    """The raw exports the embedded panel was built from: file, symbols and sha256 of each, as
+    `scripts/build_panel.py` stored them in the Parquet metadata."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(panel_path()).metadata or {}
+    raw = metadata.get(b"lstm_forecaster.sources")
+    return json.loads(raw)["sources"] if raw else []
+
+
 def is_panel(df) -> bool:
     """Whether `df` is a panel frame: indexed by `(symbol, timestamp)`."""
     return isinstance(df, pd.DataFrame) and isinstance(df.index, pd.MultiIndex) and tuple(df.index.names) == INDEX_NAMES
@@ -451,6 +463,11 @@ class PanelSamples:
         """The target quantity's value at the first row of each window (base of `window` scaling)."""
         return self.base[np.asarray(origins) - (self.context_length - 1)]
 
+    def base_windows(self, origins: np.ndarray) -> np.ndarray:
+        """The target quantity's values over each window ending at `origins`: (batch, context_length)."""
+        rows = np.asarray(origins, dtype=np.int64) - (self.context_length - 1)
+        return sliding_windows(self.base[:, None], self.context_length)[rows, :, 0]
+
     def symbol_of(self, rows: np.ndarray) -> np.ndarray:
         """The symbol of each row, as an object array."""
         return np.asarray(self.symbols, dtype=object)[self.codes[np.asarray(rows, dtype=np.int64)]]
@@ -474,18 +491,19 @@ def samples_for(
 
 
 def check_gaps(frame: pd.DataFrame, symbol: str, context_length: int) -> None:
-    """Raise `ValueError` when a series skips more than `context_length` steps between two rows."""
+    """Raise `ValueError` when a series misses more than `context_length` consecutive steps."""
     if len(frame) < 2:
         return
     step = infer_step(frame.index)
-    gaps = np.diff(_utc_values(frame.index)) / step.to_timedelta64()
-    bad = np.flatnonzero(gaps > context_length)
+    missing = np.rint(np.diff(_utc_values(frame.index)) / step.to_timedelta64()).astype(np.int64) - 1
+    bad = np.flatnonzero(missing > context_length)
     if bad.size:
         row = int(bad[0]) + 1
         raise ValueError(
-            f"symbol {symbol} has a gap of {frame.index[row] - frame.index[row - 1]} before row {row} "
-            f"({frame.index[row]}), longer than the context of {context_length} steps of {step}; accepted: "
-            f"gaps up to {context_length} steps. Split the series into two symbols, or fill the gap."
+            f"symbol {symbol} misses {int(missing[row - 1])} steps of {step} before row {row} "
+            f"({frame.index[row - 1].date()} to {frame.index[row].date()}), more than the context of "
+            f"{context_length} steps; accepted: gaps up to {context_length} missing steps. Split the series "
+            "into two symbols, or fill the gap."
         )
 
 

@@ -26,6 +26,7 @@ import io
 import lzma
 import os
 import pickletools
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +40,12 @@ MODEL_REPO_FILES = (
     "metrics.json",
 )
 PLOT_FILES = ("forecast.png", "percent_change.png")
+_STEP_PLOT = re.compile(r"^forecast_step\d+\.png$")  # the farthest step's plot of a multi-step model
 SPACE_SUFFIXES = (
     ".py", ".md", ".txt", ".csv", ".json", ".yaml", ".yml", ".toml", ".css", ".js", ".html",
     ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico",
 )  # fmt: skip
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".joblib", ".ckpt", ".sav", ".npy", ".npz")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".joblib", ".ckpt", ".sav")
 SKIPPED_DIRS = ("__pycache__", ".ipynb_checkpoints", "checkpoints", "checkpoint")
 PICKLE_SNIFF_BYTES = 1 << 20  # how much of a file (or of its decompressed content) is inspected
 _MAX_ARCHIVE_MEMBERS = 1000
@@ -156,7 +158,7 @@ def _check_pattern(pattern: str) -> str:
 
 def model_repo_file(rel: str) -> bool:
     """Whether a model repo's allow-list holds `rel` (`MODEL_REPO_FILES`, `PLOT_FILES`)."""
-    return rel in MODEL_REPO_FILES or rel in PLOT_FILES
+    return rel in MODEL_REPO_FILES or rel in PLOT_FILES or bool(_STEP_PLOT.match(rel))
 
 
 def space_file(rel: str) -> bool:

@@ -52,8 +52,17 @@ from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc
 from .guards import PROFILE_KEY, training_profile
 from .modeling import LSTMForecaster
 from .output_folder import claim_output
-from .panel import PanelSamples, PanelSplit, date_split, is_panel, panel_path, pooled_cut_dates, samples_for
-from .scaling import Scaler
+from .panel import (
+    PanelSamples,
+    PanelSplit,
+    bundled_panel_provenance,
+    date_split,
+    is_panel,
+    panel_path,
+    pooled_cut_dates,
+    samples_for,
+)
+from .scaling import Scaler, context_normalize, context_volatility
 
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("cosine", "constant")
@@ -466,6 +475,7 @@ def _load_source(recipe: TrainingConfig, data, data_revision: str | None) -> tup
             "source": f"lstm_forecaster/data/{path.name}",
             "sha256": file_sha256(path),
             "sources": [{**record, "source": f"lstm_forecaster/data/{path.name}"} for record in _sources(df)],
+            "built_from": bundled_panel_provenance(),
         }
     if data is None:
         path = sample_path()
@@ -516,7 +526,9 @@ class WindowBatches:
 
     For `minmax`/`standard` scaling the (rows, features) matrix and the (rows, horizon) targets are
     scaled once; a batch is `x[rows]` with `rows = origin - context_length + 1 + arange(context_length)`.
-    For `window` scaling the raw rows are gathered and each window divided by its own first row.
+    For `window` scaling the raw rows are gathered and each window divided by its own first row; for
+    `context` scaling the raw rows and closes are gathered and each window normalised from its own
+    context (`scaling.context_normalize`), its targets divided by sigma x sqrt(step).
     Memory grows with the rows, never rows x context_length.
 
     Parameters
@@ -532,10 +544,12 @@ class WindowBatches:
     def __init__(self, samples: Samples, scaler: Scaler, device: torch.device, weights: np.ndarray | None = None):
         self.context_length = samples.context_length
         self.window = scaler.mode == "window"
+        self.context = scaler.mode == "context"
+        self.feature_names = list(scaler.feature_names)
         self.device = device
         self.offsets = torch.arange(-self.context_length + 1, 1, device=device)
         targets = np.nan_to_num(samples.targets, nan=0.0)  # rows without a target are never gathered
-        if self.window:
+        if self.window or self.context:
             self.x = torch.from_numpy(samples.features).to(device)  # float64, scaled per batch
             self.y = torch.from_numpy(targets).to(device)
             self.base = torch.from_numpy(samples.base.copy()).to(device)
@@ -559,13 +573,24 @@ class WindowBatches:
         """
         rows = origins[:, None] + self.offsets
         x = self.x[rows]
+        if self.context:
+            if all_steps:
+                raise ValueError("context scaling scores the last step only (loss_on_all_steps: false)")
+            x, sigma = context_normalize(x, self.base[rows], self.feature_names)
+            return x, self._context_targets(origins, sigma)
         if self.window:
             x = (x / x[:, :1, :] - 1.0).float()
         return x, self.targets(origins, all_steps)
 
+    def _context_targets(self, origins: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        steps = torch.arange(1, self.y.shape[1] + 1, dtype=self.y.dtype, device=self.device)
+        return (self.y[origins] / (sigma[:, None] * steps.sqrt())).float()
+
     def targets(self, origins: torch.Tensor, all_steps: bool = False) -> torch.Tensor:
         """Scaled targets at `origins` (see `__call__`), without gathering the windows."""
         rows = origins[:, None] + self.offsets
+        if self.context:
+            return self._context_targets(origins, context_volatility(self.base[rows]))
         y = self.y[rows] if all_steps else self.y[origins]
         if self.window:
             base = self.base[rows[:, 0]].view(-1, *([1] * (y.ndim - 1)))
@@ -626,6 +651,11 @@ def compute_loss(
     return (weights * per_point.flatten(1).mean(dim=1)).mean()
 
 
+def quantiles_of(recipe: TrainingConfig, device) -> torch.Tensor | None:
+    """The pinball loss's quantile levels as a tensor, or None for MSE."""
+    return torch.tensor(recipe.model.quantiles, device=device) if recipe.loss == "pinball" else None
+
+
 def get_lr(step: int, total_steps: int, recipe: TrainingConfig) -> float:
     """Learning rate at optimisation step `step`: linear warm-up, then constant or cosine decay."""
     if step < recipe.warmup_steps:
@@ -673,6 +703,38 @@ def init_head_at_baseline(model: LSTMForecaster, scaled_targets: np.ndarray, cen
         bias[:, 0] = scaled_targets.mean(axis=0) if center is None else center
     model.head.weight.zero_()
     model.head.bias.copy_(torch.from_numpy(bias.reshape(-1)).to(model.head.bias))
+
+
+@torch.no_grad()
+def fit_baseline(model: LSTMForecaster, standardized_targets: np.ndarray) -> None:
+    """Set a `context` model's baseline from the training targets and zero its head.
+
+    The baseline is, per step, the empirical quantiles (point models: the mean) of the training
+    targets standardized by their context volatility x sqrt(step); with `median_at_last` the levels
+    are shifted so the median is 0. With the head at zero the model then forecasts exactly
+    last close x exp(sigma x sqrt(step) x baseline): training starts at the classical forecast.
+
+    Parameters
+    ----------
+    standardized_targets : np.ndarray
+        (windows, horizon) standardized targets of the training origins.
+    """
+    config = model.config
+    targets = np.asarray(standardized_targets, dtype="float64")
+    if config.quantiles:
+        levels = np.quantile(targets, config.quantiles, axis=0).T  # (horizon, outputs)
+        m = config.median_index if config.median_index is not None else 0
+        if config.median_at_last:
+            levels = levels - levels[:, m : m + 1]
+        for j in range(m + 1, levels.shape[1]):  # strictly increasing, away from the anchor level
+            levels[:, j] = np.maximum(levels[:, j], levels[:, j - 1] + 1e-4)
+        for j in range(m - 1, -1, -1):
+            levels[:, j] = np.minimum(levels[:, j], levels[:, j + 1] - 1e-4)
+    else:
+        levels = targets.mean(axis=0)[:, None]
+    model.baseline.copy_(torch.from_numpy(levels).to(model.baseline))
+    model.head.weight.zero_()
+    model.head.bias.zero_()
 
 
 @torch.no_grad()
@@ -856,16 +918,22 @@ def train(
         batches = WindowBatches(samples, scaler, device, weights)
         train_origins = torch.from_numpy(split.train).to(device)
         validation_origins = torch.from_numpy(split.validation).to(device)
-        if recipe.head_init in ("baseline", "persistence"):
+        baseline_val = None
+        if config.scaling == "context":
+            fit_baseline(model, batches.targets(train_origins).double().cpu().numpy())
+            baseline_val = estimate_loss(model, batches, validation_origins, quantiles_of(recipe, device), accelerator)
+        elif recipe.head_init in ("baseline", "persistence"):
             zero = scaler.scale_target(np.zeros(config.horizon)) if recipe.head_init == "persistence" else None
             init_head_at_baseline(model, batches.targets(train_origins).double().cpu().numpy(), center=zero)
         optimizer_class = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
         optimizer = optimizer_class(model.parameters(), lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
         shuffle = torch.Generator().manual_seed(recipe.seed)
-        quantiles = torch.tensor(config.quantiles, device=device) if recipe.loss == "pinball" else None
+        quantiles = quantiles_of(recipe, device)
 
         start_epoch, step, best_val, best_epoch, bad_epochs, history = 1, 0, math.inf, 0, 0, []
         best_state = copy.deepcopy(model.state_dict())
+        if baseline_val is not None:
+            best_val = baseline_val  # trained weights are kept only where they beat the baseline
         resumed_from = None
         if resume:
             meta, tensors = load_checkpoint(state_dir)
@@ -965,6 +1033,7 @@ def train(
                 break
         bar.close()
         epochs_run = history[-1]["epoch"] if history else 0
+        kept = "baseline" if baseline_val is not None and best_epoch == 0 else "trained"
 
         # 5. the best weights, then the test split, read once
         raw_model.load_state_dict(best_state)
@@ -975,17 +1044,26 @@ def train(
             return output_dir
         if isinstance(split, PanelSplit):
             frame, report, plotted = _evaluate_panel(model, df, samples, split, evaluate_split)
+            raw_frame = model.backtest(
+                df,
+                samples=samples,
+                origins=split.test if evaluate_split == "test" else split.validation,
+                calibrate=False,
+            )
         else:
             first_origin = split.test[0] if evaluate_split == "test" else split.validation[0]
             frame = model.backtest(df, start=index[first_origin], samples=samples)
+            raw_frame = model.backtest(df, start=index[first_origin], samples=samples, calibrate=False)
             if evaluate_split == "validation":
                 frame = frame[frame["timestamp"] <= index[split.validation_last]].reset_index(drop=True)
+                raw_frame = raw_frame[raw_frame["timestamp"] <= index[split.validation_last]].reset_index(drop=True)
             history_series = df["volume" if config.target == "volume" else "close"]
             from .evaluation import evaluate_backtest
 
             report = evaluate_backtest(frame, history_series, index[split.train_last], config.quantiles)
             plotted = (None, frame, history_series)
         report = {"split": evaluate_split, **report}
+        report.update(model_extras(model, frame, raw_frame, kept if baseline_val is not None else None))
 
         # 6. the model folder, written whole then renamed
         training_args = {
@@ -1003,6 +1081,7 @@ def train(
             "best_epoch": best_epoch,
             "best_val_loss": best_val,
             "stopped_early": stopped_early,
+            **({"baseline_val_loss": baseline_val, "kept": kept} if baseline_val is not None else {}),
             "resumed_from_epoch": resumed_from,
             **{key: getattr(recipe, key) for key in _SETUP_KEYS},
             "parameters": model.num_parameters(),
@@ -1181,7 +1260,8 @@ def _units(target: str) -> str:
 def write_evaluation(
     folder: Path, frame: pd.DataFrame, history: pd.Series, report: dict, title: str, target: str
 ) -> None:
-    """Write `metrics.json`, `forecast.png` and `percent_change.png` into an existing folder."""
+    """Write `metrics.json`, `forecast.png`, `percent_change.png` and, for several steps, the forecast
+    plot of the farthest step (`forecast_step{H}.png`) into an existing folder."""
     from .evaluation import plot_forecast, plot_percent_change
 
     (folder / METRICS).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
@@ -1193,6 +1273,21 @@ def write_evaluation(
         units=_units(target),
     )
     plot_percent_change(frame, folder / PERCENT_CHANGE_PLOT, step=1, units=_units(target))
+    last = int(frame["step"].max())
+    if last > 1:  # the farthest step too: multi-step models are shown at steps 1 and H
+        plot_forecast(
+            frame,
+            history,
+            folder / last_step_plot(last),
+            step=last,
+            title=f"{title}: forecast vs actual {last} steps ahead ({report['split']} split)",
+            units=_units(target),
+        )
+
+
+def last_step_plot(horizon: int) -> str:
+    """File name of the forecast plot at the farthest step of a multi-step model."""
+    return f"forecast_step{horizon}.png"
 
 
 def _write_folder(output_dir: Path, model, plotted, report, training_args, recipe: TrainingConfig) -> None:
@@ -1233,7 +1328,10 @@ def _model_card(model: LSTMForecaster, training_args: dict, report: dict) -> str
         "config": model.config,
         "training_args": training_args,
         "metrics": report,
-        "plots": [FORECAST_PLOT, PERCENT_CHANGE_PLOT],
+        "plots": sorted(  # the order render_model_card finds them in a folder
+            [FORECAST_PLOT, PERCENT_CHANGE_PLOT]
+            + ([last_step_plot(model.config.horizon)] if model.config.horizon > 1 else [])
+        ),
     }
     return render_model_card(parts)
 
@@ -1392,8 +1490,10 @@ def evaluate_model(
             )
         samples = model.samples(df)
         split = date_split(samples, dates["validation_start"], dates["test_start"], how=dates.get("how", "dates"))
-        _, report, (_, frame, history) = _evaluate_panel(model, df, samples, split, "test")
-        return HeldOutEvaluation({"split": "test", **report}, frame, history, model)
+        full, report, (_, frame, history) = _evaluate_panel(model, df, samples, split, "test")
+        raw = model.backtest(df, samples=samples, origins=split.test, calibrate=False)
+        report = {"split": "test", **report, **model_extras(model, full, raw, training_args.get("kept"))}
+        return HeldOutEvaluation(report, frame, history, model)
     splits = training_args["splits"]
     try:
         first_origin = pd.Timestamp(splits["test"]["first_origin"])
@@ -1413,7 +1513,20 @@ def evaluate_model(
         raise ValueError(f"no complete test forecast from {first_origin} in the data (ends {df.index[-1]})")
     history = df["volume" if model.config.target == "volume" else "close"]
     report = {"split": "test", **evaluate_backtest(frame, history, train_end, model.config.quantiles)}
+    raw = model.backtest(df, start=first_origin, calibrate=False)
+    report.update(model_extras(model, frame, raw, training_args.get("kept")))
     return HeldOutEvaluation(report, frame, history, model)
+
+
+def model_extras(model: LSTMForecaster, frame: pd.DataFrame, raw_frame: pd.DataFrame, kept: str | None) -> dict:
+    """What `metrics.json` adds for scale-free and calibrated models: `kept` (`baseline` or `trained`,
+    for `context` scaling) and `calibration` (coverage and pinball per step before and after)."""
+    from .calibration import calibration_report
+
+    out: dict[str, Any] = {} if kept is None else {"kept": kept}
+    if model.config.calibrates:
+        out["calibration"] = calibration_report(raw_frame, frame, model.config)
+    return out
 
 
 def write_evaluation_folder(output: str | Path, frame, history, report: dict, title: str, target: str) -> Path:

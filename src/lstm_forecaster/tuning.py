@@ -5,7 +5,9 @@ The search space is the recipe's `search:` mapping of fields to ranges or choice
 Each trial trains the recipe with the trial's values and is scored on the **validation split only**
 (`train(..., evaluate_split="validation")`): the mean pinball loss of its quantile forecasts, in price
 (or volume) units, over every validation origin and step; for a point model the pinball loss of
-level 0.5, half the MAE. Every epoch reports the validation loss of the training objective to Optuna,
+level 0.5, half the MAE. For a panel, whose assets' dollars and cents do not add up, it is
+unit-free: the geometric mean over the assets of the pinball ratio to the rolling-volatility
+baseline (point models: the pooled MASE). Every trial's points are checked to be the study's. Every epoch reports the validation loss of the training objective to Optuna,
 whose `MedianPruner` stops a trial that is worse than the median of earlier trials at the same epoch.
 A new study's first trial is the recipe as written, so the table always holds it beside the others,
 each with its ratio to the EWMA (RiskMetrics 0.94) quantiles on the same validation points.
@@ -51,6 +53,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .panel import is_panel
 from .search import Parameter, apply, base_values, load_search_recipe
 from .training import METRICS, TRAINING_ARGS, TrainingConfig, load_training_data, train
 
@@ -61,6 +64,9 @@ TABLE_MD = "trials.md"
 SUMMARY = "tuning.json"
 MODEL_DIR = "model"
 OBJECTIVE = "validation pinball loss (price units; point models: level 0.5, half the MAE)"
+PANEL_OBJECTIVE = (
+    "validation pinball ratio to rolling volatility, geometric mean over the assets (point models: pooled MASE)"
+)
 
 
 # ----- storage --------------------------------------------------------------------------------------
@@ -98,12 +104,14 @@ def open_storage(url: str):
 # ----- the study ------------------------------------------------------------------------------------
 
 
-def ewma_validation_pinball(recipe: TrainingConfig, df: pd.DataFrame) -> float | None:
-    """Pinball loss of the EWMA (RiskMetrics 0.94) baseline on the validation points every trial is scored on.
+def ewma_pinball(recipe: TrainingConfig, df: pd.DataFrame, split_name: str = "validation") -> float | None:
+    """Pinball loss of the EWMA (RiskMetrics 0.94) baseline on the points a model is scored on.
 
-    The points are those of `train(..., evaluate_split="validation")`: every (origin, step) from the
-    first validation origin whose target lies at or before the last validation row. The cuts are
-    taken on the raw rows, so they are the same for every trial whatever its features and context.
+    `validation`: the points of `train(..., evaluate_split="validation")`, which every trial is
+    scored on: each (origin, step) from the first validation origin whose target lies at or before
+    the last validation row. `test`: those of the held-out test backtest, each origin from the first
+    test origin with all its steps known. The cuts are taken on the raw rows, so they are the same
+    for every trial whatever its features and context. The baseline is fitted on the training rows.
     None for point models and volume targets (the baseline forecasts close quantiles).
     """
     from .baselines import baseline_quantiles
@@ -111,38 +119,84 @@ def ewma_validation_pinball(recipe: TrainingConfig, df: pd.DataFrame) -> float |
     from .metrics import pinball_loss
     from .training import chronological_split
 
+    if split_name not in ("validation", "test"):
+        raise ValueError(f"split_name must be 'validation' or 'test'. Got {split_name!r}.")
     config = recipe.model
-    if not config.quantiles or config.target == "volume":
-        return None
+    if not config.quantiles or config.target == "volume" or is_panel(df):
+        return None  # a panel's objective is its pooled ratio to a baseline already (`_validation_score`)
     samples = Samples(df, config.features, config.target, config.context_length, config.horizon)
     split = chronological_split(df, samples, recipe)
     prices = df["close"]
     position = {t: i for i, t in enumerate(df.index)}
-    first = position[samples.index[split.validation[0]]]
-    last = position[samples.index[split.validation_last]]
     train_size = position[samples.index[split.train_last]] + 1
+    if split_name == "validation":
+        first = position[samples.index[split.validation[0]]]
+        last = position[samples.index[split.validation_last]]
+    else:
+        first, last = position[samples.index[split.test[0]]], len(df) - 1
     origins = np.arange(first, last)
     q = baseline_quantiles(prices, origins, train_size, config.horizon, config.quantiles, names=["ewma"])["ewma"]
     close = prices.to_numpy(dtype="float64")
-    steps = np.arange(1, config.horizon + 1)
-    rows = origins[:, None] + steps[None, :]
+    rows = origins[:, None] + np.arange(1, config.horizon + 1)[None, :]
     known = rows <= last
+    if split_name == "test":
+        known &= known.all(axis=1, keepdims=True)  # the test backtest keeps complete origins only
     forecast = close[origins, None, None] * np.exp(q)
     return float(pinball_loss(close[rows[known]], forecast[known], config.quantiles))
 
 
+def validation_window(recipe: TrainingConfig, df: pd.DataFrame) -> tuple[str, str] | None:
+    """(first origin, last target timestamp) of the validation points of one series, as ISO strings.
+
+    Every trial's report must show these: a searched field that moved the split would be caught.
+    None for a panel (each asset has its own points; the cuts are the recipe's dates).
+    """
+    from .data import Samples
+    from .training import chronological_split
+
+    if is_panel(df):
+        return None
+    config = recipe.model
+    samples = Samples(df, config.features, config.target, config.context_length, config.horizon)
+    split = chronological_split(df, samples, recipe)
+    index = samples.index
+    return index[split.validation[0]].isoformat(), index[split.validation_last].isoformat()
+
+
 def _validation_score(report: dict) -> float:
-    """The objective from a validation report: the model's mean pinball loss (point: MAE / 2)."""
+    """The objective from a validation report: the model's mean pinball loss (point: MAE / 2).
+
+    A panel's losses are in each asset's own units and do not add up: its objective is the pooled,
+    unit-free ratio, the geometric mean over assets of the model's pinball loss over the
+    rolling-volatility baseline's (point models: the pooled MASE).
+    """
+    if report.get("panel"):
+        pooled = report["pooled"]
+        if "pinball_ratio" in pooled:
+            return float(pooled["pinball_ratio"]["rolling_volatility"])
+        return float(pooled["mase"]["model"])
     if "quantile" in report:
         return float(report["quantile"]["model"]["pinball"])
     return 0.5 * float(report["models"]["model"]["mae"])
 
 
 def _baseline_score(report: dict, ewma: float | None) -> float | None:
-    """The same loss for the reference baseline: EWMA (quantile models), else the naive last value."""
+    """The same loss for the reference baseline: EWMA (quantile models), else the naive last value;
+    for a panel, whose objective is already a ratio to the rolling-volatility baseline: 1."""
+    if report.get("panel"):
+        return 1.0
     if "quantile" in report:
         return ewma
     return 0.5 * float(report["models"]["naive_last"]["mae"])
+
+
+def _reference(ewma: float | None, panel: bool) -> str:
+    """What `ratio_to_baseline` compares with."""
+    if ewma is not None:
+        return "the EWMA (RiskMetrics 0.94) quantiles"
+    if panel:
+        return "the rolling-volatility quantiles (the objective is already the pooled ratio)"
+    return "the naive last value"
 
 
 def _ratio(trial, ewma: float | None) -> float | None:
@@ -151,7 +205,7 @@ def _ratio(trial, ewma: float | None) -> float | None:
     return trial.value / reference if trial.value is not None and reference else None
 
 
-def _objective(recipe, parameters, df, scratch: Path, cpu: bool, ewma: float | None):
+def _objective(recipe, parameters, df, scratch: Path, cpu: bool, ewma: float | None, window):
     import optuna
 
     def objective(trial) -> float:
@@ -183,6 +237,11 @@ def _objective(recipe, parameters, df, scratch: Path, cpu: bool, ewma: float | N
             shutil.rmtree(folder, ignore_errors=True)
         if report.get("split") != "validation":  # the test split is never a trial's score
             raise RuntimeError(f"a trial was scored on the {report.get('split')!r} split")
+        if window is not None and (report["first_origin"], report["last_timestamp"]) != window:
+            raise RuntimeError(
+                f"trial {trial.number} was scored on {report['first_origin']} to {report['last_timestamp']}, "
+                f"not on the study's validation points {window[0]} to {window[1]}: a searched field moved the split"
+            )
         score, baseline = _validation_score(report), _baseline_score(report, ewma)
         trial.set_user_attr("split", report["split"])
         trial.set_user_attr("best_epoch", args["best_epoch"])
@@ -259,6 +318,7 @@ class TuningResult:
     best_recipe: Path
     model: Path | None
     trials: pd.DataFrame
+    objective: str = OBJECTIVE
 
 
 def tune(
@@ -332,7 +392,9 @@ def tune(
     if study.direction != optuna.study.StudyDirection.MINIMIZE:
         raise ValueError(f"study {study_name!r} in {redact(url)} maximizes its objective; give another --study")
 
-    ewma = ewma_validation_pinball(recipe, df)
+    ewma = ewma_pinball(recipe, df, "validation")
+    panel = is_panel(df)  # scored on the pooled ratio to the rolling-volatility baseline
+    short_name = "EWMA" if ewma is not None else ("rolling volatility" if panel else "naive")
     base = base_values(recipe, parameters)
     if base is not None and trials:
         # The recipe as written is a trial of the study (its first, in a new one): the table then
@@ -352,7 +414,7 @@ def tune(
         if trial.state.name == "COMPLETE":
             best = study.best_trial
             ratio = _ratio(trial, ewma)
-            versus = f", {ratio:.4f}x {'EWMA' if ewma is not None else 'naive'}" if ratio else ""
+            versus = f", {ratio:.4f}x {short_name}" if ratio else ""
             what = f"val pinball {trial.value:.6g}{versus} (best {best.value:.6g}, trial {best.number})"
         elif trial.state.name == "PRUNED":
             what = f"pruned at epoch {trial.last_step}"
@@ -364,7 +426,7 @@ def tune(
     try:
         if trials:
             study.optimize(
-                _objective(recipe, parameters, df, scratch, cpu, ewma),
+                _objective(recipe, parameters, df, scratch, cpu, ewma, validation_window(recipe, df)),
                 n_trials=trials,
                 callbacks=[report],
                 catch=(FloatingPointError,),
@@ -374,12 +436,12 @@ def tune(
         shutil.rmtree(scratch, ignore_errors=True)
 
     table = study_table(study, parameters, ewma)
+    objective = PANEL_OBJECTIVE if panel else OBJECTIVE
     _write_text(output / TABLE_CSV, table.to_csv(index=False))
     _write_text(
         output / TABLE_MD,
-        f"Study `{study_name}`, objective: {OBJECTIVE}, lower is better; `ratio_to_baseline`: against "
-        f"{'the EWMA (RiskMetrics 0.94) quantiles' if ewma is not None else 'the naive last value'} on the same points.\n\n"
-        + _markdown(table),
+        f"Study `{study_name}`, objective: {objective}, lower is better; `ratio_to_baseline`: against "
+        f"{_reference(ewma, panel)} on the same points.\n\n" + _markdown(table),
     )
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if not completed:
@@ -392,30 +454,32 @@ def tune(
     best_recipe = apply(recipe, best_params)
     header = (
         f"# Best recipe of study {study_name!r} ({redact(url)}): trial {best.number} of {len(table)},\n"
-        f"# {OBJECTIVE} {best.value:.6g}. Written by `lstm-forecaster tune`; train it with\n"
+        f"# {objective} {best.value:.6g}. Written by `lstm-forecaster tune`; train it with\n"
         f"#   lstm-forecaster train --config {output / BEST_RECIPE} --output runs/NAME\n"
     )
     _write_text(output / BEST_RECIPE, header + yaml.safe_dump(best_recipe.to_dict(), sort_keys=False))
     summary = {
         "study": study_name,
         "storage": redact(url),
-        "objective": OBJECTIVE,
+        "objective": objective,
         "direction": "minimize",
         "recipe": recipe_file,
         "search": [p.describe() for p in parameters],
-        "sampler": {"name": "TPESampler", "seed": seed},
+        "sampler": {"name": "TPESampler", "seed_of_this_run": seed},
         "pruner": type(study.pruner).__name__,
         "baseline": {
-            "name": "ewma (RiskMetrics 0.94)" if ewma is not None else "naive last value",
+            "name": "ewma (RiskMetrics 0.94)"
+            if ewma is not None
+            else ("rolling volatility (pooled ratio)" if panel else "naive last value"),
             "validation_pinball": ewma,
         },
         "trials": {state: int((table["state"] == state).sum()) for state in sorted(set(table["state"]))},
         "best": {
+            **best.user_attrs,
             "trial": best.number,
             "value": best.value,
             "ratio_to_baseline": _ratio(best, ewma),
             "params": best_params,
-            **best.user_attrs,
         },
     }
     _write_text(output / SUMMARY, json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
@@ -431,7 +495,9 @@ def tune(
             progress=progress,
             recipe_file=str(output / BEST_RECIPE),
         )
-    return TuningResult(output, study_name, best.number, best.value, best_params, output / BEST_RECIPE, model, table)
+    return TuningResult(
+        output, study_name, best.number, best.value, best_params, output / BEST_RECIPE, model, table, objective
+    )
 
 
 def _short(value: Any) -> str:
@@ -462,7 +528,7 @@ def tune_command(args: argparse.Namespace) -> int:
         recipe_file=args.config,
     )
     print(
-        f"study {result.study_name}: {len(result.trials)} trials; best trial {result.best_number}, {OBJECTIVE} {result.best_value:.6g}"
+        f"study {result.study_name}: {len(result.trials)} trials; best trial {result.best_number}, {result.objective} {result.best_value:.6g}"
     )
     print(f"  {', '.join(f'{k}={_short(v)}' for k, v in result.best_params.items())}")
     print(f"wrote {result.output / TABLE_MD}, {result.output / TABLE_CSV}, {result.best_recipe}")
