@@ -3,7 +3,7 @@
     python benchmarks/backtest_btc_walkforward.py
     python benchmarks/backtest_btc_walkforward.py --refit-every 30
 
-Trains `configs/default.yaml` once (its test split: the last 15 % of the sample) and backtests that
+Trains `configs/btc_daily_quantile.yaml` (the first, single-series default) once (its test split: the last 15 % of the sample) and backtests that
 frozen model from the first test origin, then walks forward over the same origins, retraining the
 recipe on the rows up to every block of `--refit-every` origins; the vol-target rule runs on both at
 0/10/25 bps. Reports go to `benchmarks/results/backtest_btc_default_{frozen,refitN}.json`.
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--json", default=str(common.RESULTS / "backtest_btc_default.json"), help="run metadata")
     args = parser.parse_args()
     meta, _ = common.start_run(args)
-    recipe = load_recipe(common.ROOT / "configs" / "default.yaml")
+    recipe = load_recipe(common.ROOT / "configs" / "btc_daily_quantile.yaml")
     df = load_ohlcv(sample_path())
     rule = {"strategy": "vol-target", "cost_bps": [0, 10, 25]}
     with tempfile.TemporaryDirectory(prefix="bt-walk-") as work:
