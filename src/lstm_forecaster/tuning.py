@@ -64,6 +64,8 @@ TABLE_MD = "trials.md"
 SUMMARY = "tuning.json"
 MODEL_DIR = "model"
 OBJECTIVE = "validation pinball loss (price units; point models: level 0.5, half the MAE)"
+_OPEN_ATTEMPTS = 5
+_SCHEMA_RACES = ("already exists", "UNIQUE constraint failed", "database is locked", "duplicate key")
 PANEL_OBJECTIVE = (
     "validation pinball ratio to rolling volatility, geometric mean over the assets (point models: pooled MASE)"
 )
@@ -91,14 +93,22 @@ def open_storage(url: str):
             f"--storage must be a database URL such as sqlite:///study.db or postgresql://... Got {url!r}."
         )
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    try:
-        with warnings.catch_warnings():
-            # The heartbeat (a crashed worker's trial is marked failed) is flagged experimental.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=30, grace_period=120)
-    except Exception as e:  # noqa: BLE001 - every driver, dialect and connection failure is the user's URL
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"cannot open the study storage {redact(url)}: {type(e).__name__}: {first}") from e
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                # The heartbeat (a crashed worker's trial is marked failed) is flagged experimental.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=30, grace_period=120
+                )
+        except Exception as e:  # noqa: BLE001 - every driver, dialect and connection failure is the user's URL
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            # Workers starting together on a new database race to create its tables: the loser retries.
+            if attempt + 1 < _OPEN_ATTEMPTS and any(race in first for race in _SCHEMA_RACES):
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise ValueError(f"cannot open the study storage {redact(url)}: {type(e).__name__}: {first}") from e
+    raise AssertionError("unreachable")
 
 
 # ----- the study ------------------------------------------------------------------------------------
