@@ -166,3 +166,19 @@ def test_the_objective_of_a_panel_is_its_unit_free_pooled_ratio():
     assert _validation_score({"panel": True, "pooled": {"mase": {"model": 1.02}}}) == 1.02
     point = {"models": {"model": {"mae": 4.0}, "naive_last": {"mae": 5.0}}}
     assert _validation_score(point) == 2.0 and _baseline_score(point, None) == 2.5  # pinball at 0.5 = MAE / 2
+
+
+def test_a_worker_that_loses_the_race_to_create_the_tables_retries(tmp_path, monkeypatch):
+    import lstm_forecaster.tuning as tuning
+
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:  # what SQLite says when another worker created the schema first
+            raise RuntimeError("(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num")
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    monkeypatch.setattr(tuning.time, "sleep", lambda seconds: None)
+    assert tuning.open_storage(f"sqlite:///{tmp_path / 'race.db'}") is not None and len(calls) == 2
