@@ -130,6 +130,7 @@ def test_train_ignores_the_search_key_and_choices_round_trip(work):
         (TINY["search"], "sqlite:///{tmp}/no/such/folder/study.db", "cannot open the study storage sqlite:///"),
         (TINY["search"], "postgresql://tuner:s3cret@127.0.0.1:1/optuna", "cannot open the study storage postgresql"),
         (TINY["search"], "study.db", "--storage must be a database URL"),
+        (TINY["search"], "sqlite:///{tmp}/empty.db", "no study 'tune-tiny' in sqlite:///"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(search, storage, message, work, tmp_path, capsys):
@@ -137,7 +138,8 @@ def test_bad_input_exits_2_with_one_line(search, storage, message, work, tmp_pat
     if search is not None:
         recipe["search"] = search
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(recipe))
-    argv = ["tune", "--config", str(tmp_path / "bad.yaml"), "--trials", "1", "--output", str(tmp_path / "out")]
+    trials = "0" if storage and "empty.db" in storage else "1"
+    argv = ["tune", "--config", str(tmp_path / "bad.yaml"), "--trials", trials, "--output", str(tmp_path / "out")]
     if storage:
         argv += ["--storage", storage.format(tmp=tmp_path)]
     assert main(argv) == 2

@@ -389,6 +389,12 @@ def tune(
         storage = f"sqlite:///{(output / STORAGE_NAME).resolve()}"
     url = storage
     opened = open_storage(url)  # a bad URL fails before anything is written
+    names = optuna.study.get_all_study_names(opened)
+    if not trials and study_name not in names:
+        raise ValueError(
+            f"no study {study_name!r} in {redact(url)} (studies there: {', '.join(names) or 'none'}); "
+            "run with --trials N (N > 0) to start it"
+        )
     output.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -454,6 +460,8 @@ def tune(
         f"{_reference(ewma, panel)} on the same points.\n\n" + _markdown(table),
     )
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if table.empty:
+        raise ValueError(f"study {study_name!r} in {redact(url)} has no trials yet; run with --trials N (N > 0)")
     if not completed:
         raise ValueError(
             f"no trial of study {study_name!r} completed ({len(table)} trials: {', '.join(table['state'])}); "
