@@ -76,9 +76,14 @@ def outside() -> list[str]:
             raise socket.gaierror(f"test guard: no name lookups outside loopback ({name})")
         return getaddrinfo(host, *args, **kwargs)
 
+    from huggingface_hub import constants
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(socket.socket, "connect", guarded_connect)
         mp.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+        # HF_HUB_DISABLE_TELEMETRY above is read when huggingface_hub is imported, which an earlier test
+        # module may have done: without it, every gradio_client.Client fetches an agent registry from the Hub.
+        mp.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
         yield attempts
     assert attempts == [], f"the app tried to reach outside the machine: {attempts}"
 
