@@ -82,7 +82,9 @@ def outside() -> list[str]:
         mp.setattr(socket.socket, "connect", guarded_connect)
         mp.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
         # HF_HUB_DISABLE_TELEMETRY above is read when huggingface_hub is imported, which an earlier test
-        # module may have done: without it, every gradio_client.Client fetches an agent registry from the Hub.
+        # module may have done: without it, a gradio_client.Client can fetch an agent registry from the Hub
+        # (conftest empties that registry at the start of the session; a reload of huggingface_hub by the Hub
+        # fixtures brings the fetch back: seen after tests/test_hub.py).
         mp.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
         yield attempts
     assert attempts == [], f"the app tried to reach outside the machine: {attempts}"
