@@ -83,8 +83,8 @@ def outside() -> list[str]:
         mp.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
         # HF_HUB_DISABLE_TELEMETRY above is read when huggingface_hub is imported, which an earlier test
         # module may have done: without it, a gradio_client.Client can fetch an agent registry from the Hub
-        # (conftest empties that registry at the start of the session; a reload of huggingface_hub by the Hub
-        # fixtures brings the fetch back: seen after tests/test_hub.py).
+        # (conftest empties that registry at the start of the session, yet the lookups came back when
+        # tests/test_hub.py ran first: seen in `pytest tests/test_hub.py tests/test_space.py`).
         mp.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
         yield attempts
     assert attempts == [], f"the app tried to reach outside the machine: {attempts}"
