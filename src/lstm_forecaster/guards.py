@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import infer_step
+from .data import infer_step, step_of
 
 INCOMPLETE_FRACTION = 0.1
 """A last candle whose volume is below this fraction of the median of the `INCOMPLETE_LOOKBACK` before it
@@ -70,6 +70,32 @@ def series_of(df: pd.DataFrame) -> list[tuple[str | None, pd.DataFrame]]:
         return [(str(symbol), rows.droplevel("symbol")) for symbol, rows in df.groupby(level="symbol", sort=False)]
     symbol = df.attrs.get("symbol")
     return [(str(symbol) if symbol else None, df)]
+
+
+def series_arrays(df: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple[str | None, np.ndarray, dict]]:
+    """(symbol, timestamps, {column: values}) of each series, as NumPy views (no per-series frame).
+
+    Timestamps are naive UTC `datetime64` values; only the named `columns` present in `df` are given.
+    A panel's series are cut where the symbol changes (a panel from `load_ohlcv` holds each symbol's
+    rows together); any other panel is split by `series_of`.
+    """
+    names = [c for c in columns if c in df.columns]
+    if not (isinstance(df.index, pd.MultiIndex) and "symbol" in df.index.names):
+        arrays = {c: df[c].to_numpy(dtype="float64") for c in names}
+        return [(series_of(df)[0][0], df.index.values, arrays)]
+    index = df.index
+    level = index.names.index("symbol")
+    codes = index.codes[level]
+    cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    if len(cuts) + 1 != len(np.unique(codes)):
+        return [(s, rows.index.values, {c: rows[c].to_numpy(dtype="float64") for c in names}) for s, rows in series_of(df)]
+    stamps = index.levels[1 - level].values[index.codes[1 - level]]
+    values = {c: np.split(df[c].to_numpy(dtype="float64"), cuts) for c in names}
+    symbols = index.levels[level][codes[np.r_[0, cuts]]] if len(codes) else []
+    return [
+        (str(symbol), part, {c: values[c][i] for c in names})
+        for i, (symbol, part) in enumerate(zip(symbols, np.split(stamps, cuts), strict=True))
+    ]
 
 
 def _quantity(target: str) -> str:
@@ -151,6 +177,7 @@ def warning(code: str, message: str, symbol: str | None = None) -> dict:
 
 def _day(stamp) -> str:
     stamp = pd.Timestamp(stamp)
+    stamp = stamp.tz_localize("UTC") if stamp.tz is None else stamp
     return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -160,15 +187,20 @@ def _price(value: float) -> str:
 
 def incomplete_last_candle(rows: pd.DataFrame) -> str | None:
     """Why the last candle looks incomplete (its volume far below the recent median), or None."""
-    if "volume" not in rows.columns or len(rows) < INCOMPLETE_LOOKBACK + 1:
+    if "volume" not in rows.columns:
         return None
-    volume = rows["volume"].to_numpy(dtype="float64")
+    return _incomplete(rows.index.values, rows["volume"].to_numpy(dtype="float64"))
+
+
+def _incomplete(stamps: np.ndarray, volume: np.ndarray | None) -> str | None:
+    if volume is None or len(volume) < INCOMPLETE_LOOKBACK + 1:
+        return None
     median = float(np.median(volume[-INCOMPLETE_LOOKBACK - 1 : -1]))
     last = float(volume[-1])
     if median <= 0 or last >= INCOMPLETE_FRACTION * median:
         return None
     return (
-        f"the last candle ({_day(rows.index[-1])}) looks incomplete: its volume {_price(last)} is "
+        f"the last candle ({_day(stamps[-1])}) looks incomplete: its volume {_price(last)} is "
         f"{100 * last / median:.1f} % of the median of the {INCOMPLETE_LOOKBACK} before it"
     )
 
@@ -196,12 +228,12 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
     warnings: list[dict] = []
     dropped = []
     trained_symbols = _trained_symbols(profile)
-    for symbol, rows in series_of(df):
-        incomplete = incomplete_last_candle(rows)
+    for symbol, stamps, arrays in series_arrays(df, ("volume", quantity)):
+        incomplete = _incomplete(stamps, arrays.get("volume"))
         if incomplete and drop_incomplete:
-            dropped.append((symbol, rows.index[-1]))
+            dropped.append((symbol, pd.Timestamp(stamps[-1]).tz_localize("UTC")))
             warnings.append(warning("dropped_incomplete", incomplete + "; it was dropped", symbol))
-            rows = rows.iloc[:-1]
+            stamps, arrays = stamps[:-1], {c: v[:-1] for c, v in arrays.items()}
         elif incomplete:
             warnings.append(
                 warning(
@@ -212,8 +244,8 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
                 )
             )
         name = f"{symbol}: " if symbol else ""
-        if profile.get("frequency") and len(rows) >= 2:
-            trained, given = pd.Timedelta(profile["frequency"]), infer_step(rows.index)
+        if profile.get("frequency") and len(stamps) >= 2:
+            trained, given = pd.Timedelta(profile["frequency"]), step_of(stamps)
             if trained != given:
                 warnings.append(
                     warning(
@@ -234,8 +266,8 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
             )
             continue
         asset = _asset(profile, symbol)
-        if asset and quantity in rows.columns and len(rows):
-            read = rows[quantity].to_numpy(dtype="float64")[-context:]
+        if asset and quantity in arrays and len(stamps):
+            read = arrays[quantity][-context:]
             low, high = float(asset["min_close"]), float(asset["max_close"])
             if quantity == "close" and (read.min() < low or read.max() > high):
                 warnings.append(
@@ -293,33 +325,45 @@ def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[
     target = model.config.target
     quantity = _quantity(target)
     moves = profile.get("max_abs_log_move") if quantity == "close" else None
-    last_of = {symbol: rows for symbol, rows in series_of(df)}
-    for symbol, rows in series_of(frame):
+    last_of = {symbol: arrays[quantity][-1] for symbol, _, arrays in series_arrays(df, (quantity,)) if quantity in arrays}
+    values = frame.to_numpy(dtype="float64")
+    parts = series_arrays(frame, ()) if isinstance(frame.index, pd.MultiIndex) else [(None, frame.index.values, {})]
+    row = 0
+    for symbol, stamps, _ in parts:
         name = f" for {symbol}" if symbol else ""
-        history = last_of.get(symbol)
-        last = float(history[quantity].iloc[-1]) if history is not None and quantity in history else None
-        values = rows.to_numpy(dtype="float64")
-        for k, (stamp, row) in enumerate(zip(rows.index, values, strict=True), start=1):
-            bad = ~np.isfinite(row) | ((row <= 0) if quantity == "close" else (row < 0))
-            if bad.any():
-                column = rows.columns[int(np.flatnonzero(bad)[0])]
-                value = row[int(np.flatnonzero(bad)[0])]
-                kind = "price" if quantity == "close" else "volume"
-                raise ValueError(
-                    f"forecast refused: the model forecast{name} a {kind} of {value:,.2f} ({column}) at step {k} "
-                    f"({_day(stamp)}), which is not a possible {kind}; this model does not fit this data "
-                    f"({_target_hint(target)})"
-                )
-            if moves and last and k <= len(moves) and moves[k - 1] > 0:
-                worst = int(np.argmax(np.abs(np.log(row / last))))
-                move = float(np.log(row[worst] / last))
-                if abs(move) > moves[k - 1]:
-                    raise ValueError(
-                        f"forecast refused: the model forecast{name} a move of {100 * math.expm1(move):+.1f} % in "
-                        f"{k} step{'s' if k > 1 else ''} ({rows.columns[worst]} {_price(row[worst])} from the last "
-                        f"close {_price(last)}), beyond any {k}-step move in its training data "
-                        f"(at most {100 * math.expm1(moves[k - 1]):.1f} %); this model does not fit this data"
-                    )
+        last = last_of.get(symbol)
+        last = float(last) if last is not None else None
+        block = values[row : row + len(stamps)]
+        row += len(stamps)
+        bad = ~np.isfinite(block) | ((block <= 0) if quantity == "close" else (block < 0))
+        wild = np.zeros(len(block), dtype=bool)
+        if moves and last:
+            steps = min(len(block), len(moves))
+            limit = np.asarray(moves[:steps], dtype="float64")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                worst = np.abs(np.log(block[:steps] / last)).max(axis=1)
+            wild[:steps] = (limit > 0) & (worst > limit)
+        flagged = np.flatnonzero(bad.any(axis=1) | wild)
+        if not flagged.size:
+            continue
+        k = int(flagged[0]) + 1
+        stamp, line = stamps[k - 1], block[k - 1]
+        if bad[k - 1].any():
+            j = int(np.flatnonzero(bad[k - 1])[0])
+            kind = "price" if quantity == "close" else "volume"
+            raise ValueError(
+                f"forecast refused: the model forecast{name} a {kind} of {line[j]:,.2f} ({frame.columns[j]}) at step {k} "
+                f"({_day(stamp)}), which is not a possible {kind}; this model does not fit this data "
+                f"({_target_hint(target)})"
+            )
+        worst = int(np.argmax(np.abs(np.log(line / last))))
+        move = float(np.log(line[worst] / last))
+        raise ValueError(
+            f"forecast refused: the model forecast{name} a move of {100 * math.expm1(move):+.1f} % in "
+            f"{k} step{'s' if k > 1 else ''} ({frame.columns[worst]} {_price(line[worst])} from the last "
+            f"close {_price(last)}), beyond any {k}-step move in its training data "
+            f"(at most {100 * math.expm1(moves[k - 1]):.1f} %); this model does not fit this data"
+        )
     frame.attrs["warnings"] = list(warnings)
     return frame
 

@@ -30,9 +30,12 @@ import numpy as np
 import pandas as pd
 
 from .data import (
+    CLEAN_MARK,
     OHLCV,
     Samples,
     _read,
+    check_forecast_spacing,
+    future_targets,
     _snake,
     file_sha256,
     infer_step,
@@ -303,7 +306,7 @@ def _assemble(parts: list[_Part]) -> pd.DataFrame:
             same["symbols"].append(part.symbol)
     for record in sources:
         del record["position"]
-    panel.attrs = {"sources": sources}
+    panel.attrs = {"sources": sources, CLEAN_MARK: True}
     return panel
 
 
@@ -413,7 +416,7 @@ class PanelSamples:
         if short:
             warnings.warn(f"dropped series too short for {what}: {', '.join(short)}", stacklevel=2)
         self.symbols = names
-        self.series = series
+        self._series = series
         lengths = np.array([len(s) for s in series])
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         self.lengths = lengths
@@ -425,6 +428,118 @@ class PanelSamples:
         stamps = np.concatenate([_utc_values(s.index) for s in series])
         self.index = pd.DatetimeIndex(stamps, name="timestamp").tz_localize("UTC")
         self._windows = sliding_windows(self.features, context_length)
+
+    @classmethod
+    def for_forecast(cls, panel: pd.DataFrame, config, rows_read: int, last_rows: int | None) -> PanelSamples:
+        """The samples a forecast from the last row of every series reads (`need_targets` False).
+
+        Every series' last `rows_read` rows must be evenly spaced (`check_forecast_spacing`, the error
+        naming the symbol). With `last_rows` (`LSTMForecaster.rows_read`) and every series at least that
+        long, the features of all series are computed at once over their last `last_rows` rows, stacked
+        (series, rows): the same numbers as series by series over the whole history, in one pass
+        instead of one per series. Gaps are checked over those rows. Otherwise: the constructor.
+        """
+        from .features import Columns, check_finite, feature_array, warmup_rows
+
+        c = config
+        index = panel.index
+        codes = index.codes[0]
+        cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+        starts, ends = np.r_[0, cuts], np.r_[cuts, len(codes)]
+        contiguous = len(starts) == len(np.unique(codes)) and len(codes) > 0
+        stamps = index.levels[1].values[index.codes[1]] if contiguous else None
+        names = [str(n) for n in index.levels[0][codes[starts]]] if contiguous else None
+        if not contiguous:
+            for symbol, frame in iter_series(panel):
+                _check_spacing(frame.index, rows_read, symbol)
+            return cls(panel, c.features, c.target, c.context_length, c.horizon, False, c.context_length)
+        # The spacing: vectorized where a series' last (up to 201) steps are all equal, else series by series.
+        lengths = ends - starts
+        span = np.arange(-min(201, int(lengths.max())), 0)
+        take = np.maximum(ends[:, None] + span, starts[:, None])
+        gaps = np.diff(stamps[take], axis=1)
+        real = np.diff(take, axis=1) > 0
+        regular = ((gaps == gaps[:, -1:]) | ~real).all(axis=1) & (lengths >= 2)
+        steps = gaps[:, -1]
+        for i in np.flatnonzero(~regular):
+            series_index = pd.DatetimeIndex(stamps[starts[i] : ends[i]]).tz_localize("UTC")
+            _check_spacing(series_index, rows_read, names[i])
+            steps[i] = infer_step(series_index).to_timedelta64()
+        needed = warmup_rows(c.features) + c.context_length
+        if last_rows is None or (lengths[lengths >= needed] < last_rows).any() or not regular.all():
+            samples = cls(panel, c.features, c.target, c.context_length, c.horizon, False, c.context_length)
+            samples.steps = np.array([infer_step(s.index).to_timedelta64() for s in samples.series])
+            return samples
+        short = [f"{n} ({length} rows)" for n, length in zip(names, lengths, strict=True) if length < needed]
+        keep = np.flatnonzero(lengths >= needed)
+        if not keep.size:
+            raise ValueError(
+                f"no series is long enough: each needs at least {needed} rows (the features' warm-up, "
+                f"context_length {c.context_length}); got {', '.join(short)}"
+            )
+        if short:
+            warnings.warn(
+                f"dropped series too short for {needed} rows (the features' warm-up, context_length "
+                f"{c.context_length}): {', '.join(short)}",
+                stacklevel=3,
+            )
+        rows = ends[keep, None] - last_rows + np.arange(last_rows)
+        quantity = "volume" if c.target == "volume" else "close"
+        for column in (quantity, *(["close"] if quantity != "close" else [])):
+            if column not in panel.columns:
+                raise ValueError(f"missing column '{column}' for target '{c.target}'; found: {', '.join(panel.columns)}")
+        columns = Columns({name: panel[name].to_numpy(dtype="float64")[rows] for name in panel.columns})
+        warmup = warmup_rows(c.features)
+        values = feature_array(columns, c.features)[:, warmup:]
+        tail = stamps[rows][:, warmup:]
+        # Gaps longer than the context inside the rows read (`check_gaps`, series by series when one is found).
+        missing = np.rint(np.diff(tail, axis=1) / steps[keep, None]).astype(np.int64) - 1
+        for i in np.flatnonzero((missing > c.context_length).any(axis=1)):
+            frame = pd.DataFrame(index=pd.DatetimeIndex(tail[i]).tz_localize("UTC"))
+            check_gaps(frame, names[keep[i]], c.context_length)
+        n, length = values.shape[:2]
+        samples = cls.__new__(cls)
+        samples.context_length, samples.horizon, samples.target = c.context_length, c.horizon, c.target
+        samples.symbols = [names[i] for i in keep]
+        samples.steps = steps[keep]
+        samples._series = None
+        samples.lengths = np.full(n, length)
+        samples.starts = np.arange(n) * length
+        samples.codes = np.repeat(np.arange(n), length)
+        samples.positions = np.tile(np.arange(length), n)
+        samples.features = np.ascontiguousarray(values.reshape(n * length, -1))
+        base = columns.column(quantity)[:, warmup:]
+        samples.targets = future_targets(base, c.horizon, c.target).reshape(n * length, c.horizon)
+        samples.base = np.ascontiguousarray(base.reshape(-1))
+        samples.index = pd.DatetimeIndex(tail.reshape(-1), name="timestamp").tz_localize("UTC")
+        samples._windows = sliding_windows(samples.features, c.context_length)
+        for i, code in enumerate(keep):
+            block = values[i, -c.context_length :]
+            if not np.isfinite(block).all():
+                try:
+                    check_finite(block, c.features, samples.index[samples.starts[i] + length - c.context_length :])
+                except ValueError as e:
+                    raise ValueError(f"{names[code]}: {e}") from None
+        return samples
+
+    @property
+    def series(self) -> list[Samples]:
+        """The `Samples` of each series (views of the stacked arrays)."""
+        if self._series is None:
+            series = []
+            for start, length in zip(self.starts, self.lengths, strict=True):
+                part = Samples.__new__(Samples)
+                part.index = self.index[start : start + length]
+                part._set(
+                    self.features[start : start + length],
+                    self.base[start : start + length],
+                    self.target,
+                    self.context_length,
+                    self.horizon,
+                )
+                series.append(part)
+            self._series = series
+        return self._series
 
     def __len__(self) -> int:
         return len(self.base)
@@ -488,6 +603,13 @@ def samples_for(
             df, c.features, c.target, c.context_length, c.horizon, need_targets=need_targets, check_last=check_last
         )
     return Samples(df, c.features, c.target, c.context_length, c.horizon, check_last=check_last)
+
+
+def _check_spacing(index: pd.DatetimeIndex, rows: int, symbol: str) -> None:
+    try:
+        check_forecast_spacing(index, rows)
+    except ValueError as e:
+        raise ValueError(f"{symbol}: {e}") from None
 
 
 def check_gaps(frame: pd.DataFrame, symbol: str, context_length: int) -> None:
