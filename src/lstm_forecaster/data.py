@@ -461,7 +461,7 @@ def check_forecast_spacing(index: pd.DatetimeIndex, rows: int, step: pd.Timedelt
     """
     step = infer_step(index) if step is None else step
     recent = index[-rows:] if 0 < rows < len(index) else index
-    stamps = recent.values
+    stamps = stamp_values(recent)
     bad = np.flatnonzero((stamps[1:] - stamps[:-1]) != step.to_timedelta64())
     if bad.size:
         i = int(bad[-1])
@@ -501,7 +501,12 @@ def check_forecast_values(values: np.ndarray, central: np.ndarray, target: str) 
 
 def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
     """The data's own frequency: the most common spacing between the last (up to 200) timestamps."""
-    return step_of(index.values)
+    return step_of(stamp_values(index))
+
+
+def stamp_values(index: pd.DatetimeIndex) -> np.ndarray:
+    """The timestamps of a `DatetimeIndex` as naive UTC `datetime64` values (a view, no copy)."""
+    return index.asi8.view(f"datetime64[{index.unit}]")
 
 
 def step_of(stamps: np.ndarray) -> pd.Timedelta:
@@ -578,7 +583,7 @@ class Samples:
         skipped = len(df) - last_rows if last_rows is not None and len(df) > last_rows else 0
         columns = Columns.of(df, skipped)
         warmup = warmup_rows(features)
-        values = feature_array(columns, features)[warmup:]
+        values = feature_array(columns, features, warmup)
         self.index = df.index[skipped + warmup :]
         checked = slice(-check_last, None) if check_last else slice(None)
         check_finite(values[checked], features, self.index[checked])

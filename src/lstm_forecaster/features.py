@@ -334,15 +334,15 @@ def history_rows(names: list[str]) -> int | None:
     return None if any(recursive for _, _, recursive in resolved) else max(warmup for _, warmup, _ in resolved)
 
 
-def feature_array(columns: Columns, names: list[str]) -> np.ndarray:
-    """The named features of `columns` on every row, warm-up rows included (as NaN).
+def feature_array(columns: Columns, names: list[str], start: int = 0) -> np.ndarray:
+    """The named features of `columns` from row `start` on (warm-up rows, if kept, are NaN).
 
     Returns
     -------
     np.ndarray
-        float64 (..., rows, features): time along the second-to-last axis.
+        float64 (..., rows - start, features), time along the second-to-last axis; a new array.
     """
-    return np.stack([np.asarray(_resolve(name)[0](columns), dtype="float64") for name in names], axis=-1)
+    return np.stack([np.asarray(_resolve(name)[0](columns), dtype="float64")[..., start:] for name in names], axis=-1)
 
 
 def check_finite(values: np.ndarray, names: list[str], index: pd.Index) -> None:
@@ -360,7 +360,7 @@ def compute_feature_values(
     df: pd.DataFrame, names: list[str], check_last: int | None = None
 ) -> tuple[np.ndarray, pd.Index]:
     """The (rows, features) array and index of `compute_features`, without building a DataFrame."""
-    values = feature_array(Columns.of(df), names)[warmup_rows(names) :]
+    values = feature_array(Columns.of(df), names, warmup_rows(names))
     index = df.index[warmup_rows(names) :]
     checked = slice(-check_last, None) if check_last else slice(None)
     check_finite(values[checked], names, index[checked])

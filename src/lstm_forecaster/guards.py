@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import infer_step, step_of
+from .data import infer_step, stamp_values, step_of
 
 INCOMPLETE_FRACTION = 0.1
 """A last candle whose volume is below this fraction of the median of the `INCOMPLETE_LOOKBACK` before it
@@ -82,14 +82,14 @@ def series_arrays(df: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple[str 
     names = [c for c in columns if c in df.columns]
     if not (isinstance(df.index, pd.MultiIndex) and "symbol" in df.index.names):
         arrays = {c: df[c].to_numpy(dtype="float64") for c in names}
-        return [(series_of(df)[0][0], df.index.values, arrays)]
+        return [(series_of(df)[0][0], stamp_values(df.index), arrays)]
     index = df.index
     level = index.names.index("symbol")
     codes = index.codes[level]
     cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     if len(cuts) + 1 != len(np.unique(codes)):
-        return [(s, rows.index.values, {c: rows[c].to_numpy(dtype="float64") for c in names}) for s, rows in series_of(df)]
-    stamps = index.levels[1 - level].values[index.codes[1 - level]]
+        return [(s, stamp_values(rows.index), {c: rows[c].to_numpy(dtype="float64") for c in names}) for s, rows in series_of(df)]
+    stamps = stamp_values(index.levels[1 - level])[index.codes[1 - level]]
     values = {c: np.split(df[c].to_numpy(dtype="float64"), cuts) for c in names}
     symbols = index.levels[level][codes[np.r_[0, cuts]]] if len(codes) else []
     return [
@@ -189,7 +189,7 @@ def incomplete_last_candle(rows: pd.DataFrame) -> str | None:
     """Why the last candle looks incomplete (its volume far below the recent median), or None."""
     if "volume" not in rows.columns:
         return None
-    return _incomplete(rows.index.values, rows["volume"].to_numpy(dtype="float64"))
+    return _incomplete(stamp_values(rows.index), rows["volume"].to_numpy(dtype="float64"))
 
 
 def _incomplete(stamps: np.ndarray, volume: np.ndarray | None) -> str | None:
@@ -327,7 +327,7 @@ def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[
     moves = profile.get("max_abs_log_move") if quantity == "close" else None
     last_of = {symbol: arrays[quantity][-1] for symbol, _, arrays in series_arrays(df, (quantity,)) if quantity in arrays}
     values = frame.to_numpy(dtype="float64")
-    parts = series_arrays(frame, ()) if isinstance(frame.index, pd.MultiIndex) else [(None, frame.index.values, {})]
+    parts = series_arrays(frame, ()) if isinstance(frame.index, pd.MultiIndex) else [(None, stamp_values(frame.index), {})]
     row = 0
     for symbol, stamps, _ in parts:
         name = f" for {symbol}" if symbol else ""

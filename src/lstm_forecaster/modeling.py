@@ -15,7 +15,15 @@ from torch.nn import functional as F
 
 from . import guards
 from .configuration import LSTMForecasterConfig, read_config_file
-from .data import Samples, check_forecast_spacing, check_forecast_values, infer_step, load_ohlcv, utc_timestamp
+from .data import (
+    Samples,
+    check_forecast_spacing,
+    check_forecast_values,
+    infer_step,
+    load_ohlcv,
+    stamp_values,
+    utc_timestamp,
+)
 from .errors import hub_unreachable_now
 from .features import history_rows, warmup_rows
 from .panel import PanelSamples, is_panel, iter_series, samples_for
@@ -351,11 +359,9 @@ class LSTMForecaster(
         df, warnings = guards.before_forecast(self, load_ohlcv(df), drop_incomplete)
         values, central, index = self._forecast(df, self._check_horizon(horizon), calibrate)
         if self.config.quantiles:
-            frame = pd.DataFrame(
-                np.column_stack([central, values]), index=index, columns=["forecast", *self.config.output_names]
-            )
+            frame = pd.DataFrame(np.column_stack([central, values]), index=index, columns=self._columns(True))
         else:
-            frame = pd.DataFrame(values, index=index, columns=self.config.output_names)
+            frame = pd.DataFrame(values, index=index, columns=self._columns(False))
         return guards.after_forecast(self, df, frame, warnings)
 
     def predict_quantiles(
@@ -370,8 +376,16 @@ class LSTMForecaster(
             future timestamps, and the central forecast: the 0.5 level, else the mean of the outputs.
         """
         values, central, index = self._forecast(load_ohlcv(df), self._check_horizon(horizon), calibrate)
-        quantiles = pd.DataFrame(values, index=index, columns=self.config.output_names)
+        quantiles = pd.DataFrame(values, index=index, columns=self._columns(False))
         return quantiles, pd.Series(central, index=index, name="forecast")
+
+    def _columns(self, central: bool) -> pd.Index:
+        """The output columns (`forecast` first when `central`), built once: a string Index is slow to make."""
+        cache = self.__dict__.setdefault("_column_cache", {})
+        key = (central, tuple(self.config.output_names))
+        if key not in cache:
+            cache[key] = pd.Index(["forecast", *key[1]] if central else list(key[1]))
+        return cache[key]
 
     def _forecast(
         self, df: pd.DataFrame, horizon: int, calibrate: bool | None
@@ -386,7 +400,7 @@ class LSTMForecaster(
             last = samples.last_origins()
             values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(-1, c.num_outputs)
             steps = samples.steps[:, None] * np.arange(1, horizon + 1)
-            stamps = (samples.index.values[last][:, None] + steps).reshape(-1)
+            stamps = (stamp_values(samples.index)[last][:, None] + steps).reshape(-1)
             index = pd.MultiIndex.from_arrays(
                 [np.repeat(samples.symbols, horizon), pd.DatetimeIndex(stamps).tz_localize("UTC")],
                 names=["symbol", "timestamp"],

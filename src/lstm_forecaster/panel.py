@@ -41,6 +41,7 @@ from .data import (
     infer_step,
     normalize_ohlcv,
     sliding_windows,
+    stamp_values,
     utc_timestamp,
 )
 
@@ -447,7 +448,7 @@ class PanelSamples:
         cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
         starts, ends = np.r_[0, cuts], np.r_[cuts, len(codes)]
         contiguous = len(starts) == len(np.unique(codes)) and len(codes) > 0
-        stamps = index.levels[1].values[index.codes[1]] if contiguous else None
+        stamps = stamp_values(index.levels[1])[index.codes[1]] if contiguous else None
         names = [str(n) for n in index.levels[0][codes[starts]]] if contiguous else None
         if not contiguous:
             for symbol, frame in iter_series(panel):
@@ -490,7 +491,7 @@ class PanelSamples:
                 raise ValueError(f"missing column '{column}' for target '{c.target}'; found: {', '.join(panel.columns)}")
         columns = Columns({name: panel[name].to_numpy(dtype="float64")[rows] for name in panel.columns})
         warmup = warmup_rows(c.features)
-        values = feature_array(columns, c.features)[:, warmup:]
+        values = feature_array(columns, c.features, warmup)
         tail = stamps[rows][:, warmup:]
         # Gaps longer than the context inside the rows read (`check_gaps`, series by series when one is found).
         missing = np.rint(np.diff(tail, axis=1) / steps[keep, None]).astype(np.int64) - 1
