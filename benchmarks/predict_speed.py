@@ -128,10 +128,14 @@ def worker(args) -> dict:
     panel_samples = model.samples(panel, need_targets=False, check_last=c.context_length)
     batch = scaled_windows(model, panel_samples, panel_samples.last_origins())
     with torch.no_grad():
-        out["panel"] = interleaved(
-            {"forward_batch": lambda: model(batch), "predict_panel": lambda: model.predict(panel, calibrate=False)},
-            max(3, args.repeats // 10),
-        )
+        if args.worker_old:  # a panel predict takes seconds before: timed once, beside the forward
+            out["panel"] = interleaved({"forward_batch": lambda: model(batch)}, args.panel_repeats)
+            out["panel"]["predict_panel"] = _timed(lambda: model.predict(panel, calibrate=False))
+        else:
+            out["panel"] = interleaved(
+                {"forward_batch": lambda: model(batch), "predict_panel": lambda: model.predict(panel, calibrate=False)},
+                args.panel_repeats,
+            )
     out["panel"]["single_calls"] = _timed(lambda: [model.predict(s, calibrate=False) for s in series])
     out["panel"]["assets"] = args.assets
     samples = model.samples(df)
@@ -143,7 +147,7 @@ def worker(args) -> dict:
             for start in range(0, len(windows), 4096):
                 model(windows[start : start + 4096])
 
-    fns = {
+    fns = {  # the backtest's own samples are built once, outside the timing, as `backtest(samples=...)` allows
         "forward_batches": bare_backtest,
         "backtest": lambda: model.backtest(df, samples=samples, origins=origins, calibrate=False),
     }
@@ -186,7 +190,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=60, help="interleaved calls per single-series figure")
     parser.add_argument("--rounds", type=int, default=3, help="worker processes per checkout")
     parser.add_argument("--json", default=str(common.RESULTS / "predict_speed.json"))
+    parser.add_argument("--panel-repeats", type=int, default=5, help="interleaved panel forecasts per round")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-old", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args)))
@@ -201,7 +207,8 @@ def main() -> None:
         for name, src in checkouts.items():
             env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
             done = subprocess.run(
-                [sys.executable, __file__, *forwarded, "--worker"], env=env, capture_output=True, text=True, check=False
+                [sys.executable, __file__, *forwarded, "--worker", *(["--worker-old"] if name == "old" else [])],
+                env=env, capture_output=True, text=True, check=False
             )
             with open(log, "a") as f:
                 f.write(done.stderr)
