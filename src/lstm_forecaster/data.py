@@ -122,7 +122,8 @@ def is_clean_ohlcv(df) -> bool:
             return False
         codes = index.codes[0]
         same = codes[1:] == codes[:-1]
-        if (~same).sum() + 1 != len(np.unique(codes)):  # a symbol's rows are not together
+        ordered = bool((codes[1:] >= codes[:-1]).all())  # each symbol's rows together (levels in panel order)
+        if not ordered and (~same).sum() + 1 != len(np.unique(codes)):  # a symbol's rows are not together
             return False
         steps = np.diff(index.get_level_values(1).asi8)
         if not (steps[same] > 0).all():
@@ -504,6 +505,23 @@ def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
     return step_of(stamp_values(index))
 
 
+def series_steps(stamps: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """`step_of` of every series `stamps[starts[i]:ends[i]]` of a stacked array, vectorized where a
+    series' last (up to 201) steps are all equal (`timedelta64` values)."""
+    lengths = ends - starts
+    if not len(lengths) or lengths.max() < 2:
+        return np.full(len(lengths), np.timedelta64("NaT"))
+    span = np.arange(-min(201, int(lengths.max())), 0)
+    take = np.maximum(ends[:, None] + span, starts[:, None])
+    gaps = np.diff(stamps[take], axis=1)
+    real = np.diff(take, axis=1) > 0
+    regular = ((gaps == gaps[:, -1:]) | ~real).all(axis=1) & (lengths >= 2)
+    steps = gaps[:, -1].copy()
+    for i in np.flatnonzero(~regular):
+        steps[i] = step_of(stamps[starts[i] : ends[i]]).to_timedelta64()
+    return steps
+
+
 def stamp_values(index: pd.DatetimeIndex) -> np.ndarray:
     """The timestamps of a `DatetimeIndex` as naive UTC `datetime64` values (a view, no copy)."""
     return index.asi8.view(f"datetime64[{index.unit}]")
@@ -514,7 +532,10 @@ def step_of(stamps: np.ndarray) -> pd.Timedelta:
     if len(stamps) < 2:
         raise ValueError("need at least 2 timestamps to infer the data's frequency")
     stamps = stamps[-201:]
-    steps, counts = np.unique(stamps[1:] - stamps[:-1], return_counts=True)
+    gaps = stamps[1:] - stamps[:-1]
+    if (gaps == gaps[-1]).all():
+        return pd.Timedelta(gaps[-1])
+    steps, counts = np.unique(gaps, return_counts=True)
     return pd.Timedelta(steps[np.argmax(counts)])  # the shortest of the most common spacings
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import infer_step, stamp_values, step_of
+from .data import infer_step, series_steps, stamp_values, step_of
 
 INCOMPLETE_FRACTION = 0.1
 """A last candle whose volume is below this fraction of the median of the `INCOMPLETE_LOOKBACK` before it
@@ -90,11 +90,12 @@ def series_arrays(df: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple[str 
     if len(cuts) + 1 != len(np.unique(codes)):
         return [(s, stamp_values(rows.index), {c: rows[c].to_numpy(dtype="float64") for c in names}) for s, rows in series_of(df)]
     stamps = stamp_values(index.levels[1 - level])[index.codes[1 - level]]
-    values = {c: np.split(df[c].to_numpy(dtype="float64"), cuts) for c in names}
-    symbols = index.levels[level][codes[np.r_[0, cuts]]] if len(codes) else []
+    values = {c: df[c].to_numpy(dtype="float64") for c in names}
+    starts, ends = np.r_[0, cuts], np.r_[cuts, len(codes)]
+    symbols = [str(s) for s in index.levels[level][codes[starts]]] if len(codes) else []
     return [
-        (str(symbol), part, {c: values[c][i] for c in names})
-        for i, (symbol, part) in enumerate(zip(symbols, np.split(stamps, cuts), strict=True))
+        (symbol, stamps[a:b], {c: v[a:b] for c, v in values.items()})
+        for symbol, a, b in zip(symbols, starts.tolist(), ends.tolist(), strict=True)
     ]
 
 
@@ -192,6 +193,28 @@ def incomplete_last_candle(rows: pd.DataFrame) -> str | None:
     return _incomplete(stamp_values(rows.index), rows["volume"].to_numpy(dtype="float64"))
 
 
+def _steps(parts: list[tuple[str | None, np.ndarray, dict]]) -> np.ndarray:
+    """(series,) `step_of` of each series (vectorized: `data.series_steps`); NaT for series of one row."""
+    lengths = np.array([len(stamps) for _, stamps, _ in parts], dtype=np.int64)
+    if not len(parts):
+        return np.full(0, np.timedelta64("NaT"))
+    stamps = np.concatenate([stamps for _, stamps, _ in parts])
+    ends = np.cumsum(lengths)
+    return series_steps(stamps, ends - lengths, ends)
+
+
+def _low_last_volume(parts: list[tuple[str | None, np.ndarray, dict]]) -> np.ndarray:
+    """(series,) whether each series' last candle may look incomplete (`_incomplete` says for sure):
+    one vectorized median over the series long enough, instead of one per series."""
+    suspect = np.ones(len(parts), dtype=bool)
+    long = [i for i, (_, _, a) in enumerate(parts) if "volume" in a and len(a["volume"]) >= INCOMPLETE_LOOKBACK + 1]
+    if long:
+        block = np.stack([parts[i][2]["volume"][-INCOMPLETE_LOOKBACK - 1 :] for i in long])
+        median = np.median(block[:, :-1], axis=1)
+        suspect[long] = (median > 0) & (block[:, -1] < INCOMPLETE_FRACTION * median)
+    return suspect
+
+
 def _incomplete(stamps: np.ndarray, volume: np.ndarray | None) -> str | None:
     if volume is None or len(volume) < INCOMPLETE_LOOKBACK + 1:
         return None
@@ -228,12 +251,16 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
     warnings: list[dict] = []
     dropped = []
     trained_symbols = _trained_symbols(profile)
-    for symbol, stamps, arrays in series_arrays(df, ("volume", quantity)):
-        incomplete = _incomplete(stamps, arrays.get("volume"))
+    parts = series_arrays(df, ("volume", quantity))
+    low_volume = _low_last_volume(parts)
+    steps = _steps(parts) if profile.get("frequency") else None
+    for i, ((symbol, stamps, arrays), suspect) in enumerate(zip(parts, low_volume, strict=True)):
+        incomplete = _incomplete(stamps, arrays.get("volume")) if suspect else None
         if incomplete and drop_incomplete:
             dropped.append((symbol, pd.Timestamp(stamps[-1]).tz_localize("UTC")))
             warnings.append(warning("dropped_incomplete", incomplete + "; it was dropped", symbol))
             stamps, arrays = stamps[:-1], {c: v[:-1] for c, v in arrays.items()}
+            steps[i] = step_of(stamps).to_timedelta64() if steps is not None and len(stamps) >= 2 else steps[i]
         elif incomplete:
             warnings.append(
                 warning(
@@ -245,7 +272,7 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
             )
         name = f"{symbol}: " if symbol else ""
         if profile.get("frequency") and len(stamps) >= 2:
-            trained, given = pd.Timedelta(profile["frequency"]), step_of(stamps)
+            trained, given = pd.Timedelta(profile["frequency"]), pd.Timedelta(steps[i])
             if trained != given:
                 warnings.append(
                     warning(
@@ -328,28 +355,30 @@ def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[
     last_of = {symbol: arrays[quantity][-1] for symbol, _, arrays in series_arrays(df, (quantity,)) if quantity in arrays}
     values = frame.to_numpy(dtype="float64")
     parts = series_arrays(frame, ()) if isinstance(frame.index, pd.MultiIndex) else [(None, stamp_values(frame.index), {})]
-    row = 0
-    for symbol, stamps, _ in parts:
+    lengths = np.array([len(stamps) for _, stamps, _ in parts], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    step = np.arange(len(values)) - np.repeat(starts, lengths) + 1  # each row's step, 1..horizon
+    bad = ~np.isfinite(values) | ((values <= 0) if quantity == "close" else (values < 0))
+    flagged = bad.any(axis=1)
+    lasts = np.array([last_of.get(symbol, np.nan) for symbol, _, _ in parts], dtype="float64")
+    if moves:
+        last = np.repeat(lasts, lengths)
+        limit = np.zeros(len(values))
+        within = step <= len(moves)
+        limit[within] = np.asarray(moves, dtype="float64")[step[within] - 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            worst = np.abs(np.log(values / last[:, None])).max(axis=1)
+        checked = (limit > 0) & np.isfinite(last) & (last != 0)
+        flagged |= checked & (worst > limit)
+    if flagged.any():
+        row = int(np.flatnonzero(flagged)[0])
+        i = int(np.searchsorted(starts, row, side="right") - 1)
+        symbol, stamps = parts[i][0], parts[i][1]
         name = f" for {symbol}" if symbol else ""
-        last = last_of.get(symbol)
-        last = float(last) if last is not None else None
-        block = values[row : row + len(stamps)]
-        row += len(stamps)
-        bad = ~np.isfinite(block) | ((block <= 0) if quantity == "close" else (block < 0))
-        wild = np.zeros(len(block), dtype=bool)
-        if moves and last:
-            steps = min(len(block), len(moves))
-            limit = np.asarray(moves[:steps], dtype="float64")
-            with np.errstate(divide="ignore", invalid="ignore"):
-                worst = np.abs(np.log(block[:steps] / last)).max(axis=1)
-            wild[:steps] = (limit > 0) & (worst > limit)
-        flagged = np.flatnonzero(bad.any(axis=1) | wild)
-        if not flagged.size:
-            continue
-        k = int(flagged[0]) + 1
-        stamp, line = stamps[k - 1], block[k - 1]
-        if bad[k - 1].any():
-            j = int(np.flatnonzero(bad[k - 1])[0])
+        k, line, last = int(step[row]), values[row], float(lasts[i])
+        stamp = stamps[k - 1]
+        if bad[row].any():
+            j = int(np.flatnonzero(bad[row])[0])
             kind = "price" if quantity == "close" else "volume"
             raise ValueError(
                 f"forecast refused: the model forecast{name} a {kind} of {line[j]:,.2f} ({frame.columns[j]}) at step {k} "

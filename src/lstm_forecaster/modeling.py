@@ -266,7 +266,8 @@ class LSTMForecaster(
         origins = np.asarray(origins, dtype=np.int64)
         c = self.config
         calibrate = c.calibrates if calibrate is None else bool(calibrate) and c.calibrates
-        series = getattr(samples, "series", None)  # a PanelSamples: calibrate each series on its own errors
+        # A PanelSamples: calibrate each series on its own errors.
+        series = samples.series if calibrate and isinstance(samples, PanelSamples) else None
         if calibrate and series is not None and len(origins):
             values = np.empty((len(origins), c.horizon, c.num_outputs))
             codes = samples.series_codes[origins]

@@ -36,6 +36,7 @@ from .data import (
     _read,
     check_forecast_spacing,
     future_targets,
+    series_steps,
     _snake,
     file_sha256,
     infer_step,
@@ -456,16 +457,12 @@ class PanelSamples:
             return cls(panel, c.features, c.target, c.context_length, c.horizon, False, c.context_length)
         # The spacing: vectorized where a series' last (up to 201) steps are all equal, else series by series.
         lengths = ends - starts
-        span = np.arange(-min(201, int(lengths.max())), 0)
-        take = np.maximum(ends[:, None] + span, starts[:, None])
-        gaps = np.diff(stamps[take], axis=1)
-        real = np.diff(take, axis=1) > 0
-        regular = ((gaps == gaps[:, -1:]) | ~real).all(axis=1) & (lengths >= 2)
-        steps = gaps[:, -1]
-        for i in np.flatnonzero(~regular):
-            series_index = pd.DatetimeIndex(stamps[starts[i] : ends[i]]).tz_localize("UTC")
-            _check_spacing(series_index, rows_read, names[i])
-            steps[i] = infer_step(series_index).to_timedelta64()
+        steps = series_steps(stamps, starts, ends)
+        regular = np.ones(len(starts), dtype=bool)
+        for i in range(len(starts)):
+            if lengths[i] < 2 or not _evenly_spaced(stamps[max(starts[i], ends[i] - rows_read) : ends[i]], steps[i]):
+                regular[i] = False
+                _check_spacing(pd.DatetimeIndex(stamps[starts[i] : ends[i]]).tz_localize("UTC"), rows_read, names[i])
         needed = warmup_rows(c.features) + c.context_length
         if last_rows is None or (lengths[lengths >= needed] < last_rows).any() or not regular.all():
             samples = cls(panel, c.features, c.target, c.context_length, c.horizon, False, c.context_length)
@@ -604,6 +601,10 @@ def samples_for(
             df, c.features, c.target, c.context_length, c.horizon, need_targets=need_targets, check_last=check_last
         )
     return Samples(df, c.features, c.target, c.context_length, c.horizon, check_last=check_last)
+
+
+def _evenly_spaced(stamps: np.ndarray, step) -> bool:
+    return bool((np.diff(stamps) == step).all())
 
 
 def _check_spacing(index: pd.DatetimeIndex, rows: int, symbol: str) -> None:
