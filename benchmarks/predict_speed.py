@@ -71,7 +71,12 @@ def synthetic_panel(assets: int, rows: int, seed: int = 0):
     stamps = pd.date_range("2019-01-01", periods=rows, freq="D", tz="UTC")
     index = pd.MultiIndex.from_product([[f"SYN{i:04d}" for i in range(assets)], stamps], names=["symbol", "timestamp"])
     frame = pd.DataFrame(
-        {name: a.reshape(-1) for name, a in zip(("open", "high", "low", "close", "volume"), (open_, high, low, close, volume), strict=True)},
+        {
+            name: a.reshape(-1)
+            for name, a in zip(
+                ("open", "high", "low", "close", "volume"), (open_, high, low, close, volume), strict=True
+            )
+        },
         index=index,
     )
     return load_ohlcv(frame)
@@ -208,7 +213,10 @@ def main() -> None:
             env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
             done = subprocess.run(
                 [sys.executable, __file__, *forwarded, "--worker", *(["--worker-old"] if name == "old" else [])],
-                env=env, capture_output=True, text=True, check=False
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             with open(log, "a") as f:
                 f.write(done.stderr)

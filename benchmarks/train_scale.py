@@ -52,7 +52,14 @@ def worker(args) -> dict:
     import torch
 
     from lstm_forecaster import LSTMForecaster, load_ohlcv
-    from lstm_forecaster.training import WindowBatches, compute_loss, fit_scaler, load_recipe, recipe_from_dict, split_samples
+    from lstm_forecaster.training import (
+        WindowBatches,
+        compute_loss,
+        fit_scaler,
+        load_recipe,
+        recipe_from_dict,
+        split_samples,
+    )
 
     torch.set_num_threads(1)
     start = common.rss_mib()
@@ -126,19 +133,32 @@ def main() -> None:
             result = common.run_worker([*base, "--worker-rows", str(n)], args.timeout, log)
             runs[n].append(result)
             print(json.dumps(result), flush=True)
-    header = ["rows", "train windows", "raw frame MiB", "RSS after data MiB", "RSS after samples MiB", "peak RSS MiB",
-              "peak growth bytes/row", "us per window (step)"]
+    header = [
+        "rows",
+        "train windows",
+        "raw frame MiB",
+        "RSS after data MiB",
+        "RSS after samples MiB",
+        "peak RSS MiB",
+        "peak growth bytes/row",
+        "us per window (step)",
+    ]
     table = []
-    for n, results in runs.items():
+    for results in runs.values():
         r = results[0]
         growth = [(x["peak_rss_mib"] - x["rss_start_mib"]) * 2**20 / x["rows"] for x in results]
-        table.append([
-            f"{r['rows']:,}", f"{r['train_windows']:,}", f"{r['raw_mib']:.0f}",
-            f"{r['rss_after_data_mib']:.0f}", f"{r['rss_after_samples_mib']:.0f}",
-            common.fmt(common.summary([x["peak_rss_mib"] for x in results]), digits=4),
-            common.fmt(common.summary(growth)),
-            common.fmt(common.summary([x["us_per_window"] for x in results])),
-        ])
+        table.append(
+            [
+                f"{r['rows']:,}",
+                f"{r['train_windows']:,}",
+                f"{r['raw_mib']:.0f}",
+                f"{r['rss_after_data_mib']:.0f}",
+                f"{r['rss_after_samples_mib']:.0f}",
+                common.fmt(common.summary([x["peak_rss_mib"] for x in results]), digits=4),
+                common.fmt(common.summary(growth)),
+                common.fmt(common.summary([x["us_per_window"] for x in results])),
+            ]
+        )
     report = common.markdown_table(header, table)
     print("\n" + report)
     common.write_json(Path(args.json), {**meta, "runs": runs, "report": report})

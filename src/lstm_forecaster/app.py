@@ -223,6 +223,10 @@ def _data_description(data: dict) -> str:
     kind, source = data.get("kind"), data.get("source")
     if kind == "sample":
         text = "the bundled BTC-USD daily sample"
+    elif kind == "panel" and data.get("symbols"):
+        text = (
+            f"a daily panel of {len(data['symbols'])} assets ({', '.join(map(str, data['symbols']))}) from `{source}`"
+        )
     elif kind == "hub":
         text = f"the Hub dataset `{source}`" + (f" at `{data['revision']}`" if data.get("revision") else "")
     elif kind == "file" and source:
@@ -304,20 +308,14 @@ def _readable(error: Exception, what: str) -> str:
 
 
 def _uploaded(data_file) -> tuple[str | None, str | None]:
-    """(path, name as uploaded) of an API upload (gradio FileData), refusing paths outside gradio's upload folder."""
-    from gradio.utils import get_upload_folder
-
+    """(path, name as uploaded) of an API upload (gradio FileData; gradio refuses paths it did not receive)."""
     if not data_file:
         return None, None
     path = data_file.get("path") if isinstance(data_file, dict) else getattr(data_file, "path", None)
     if not path:
         raise ValueError("data_file must be a file uploaded with the request (gradio_client.handle_file)")
-    folder = Path(get_upload_folder()).resolve()
-    resolved = Path(path).resolve()
-    if not resolved.is_relative_to(folder):
-        raise ValueError("data_file must be a file uploaded with the request (gradio_client.handle_file)")
-    name = (data_file.get("orig_name") if isinstance(data_file, dict) else None) or resolved.name
-    return str(resolved), Path(name).name
+    name = (data_file.get("orig_name") if isinstance(data_file, dict) else None) or Path(path).name
+    return str(path), Path(name).name
 
 
 def _not_an_mcp_tool(fn):
@@ -340,7 +338,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
     -------
     gradio.Blocks
         With the API endpoints `forecast` (typed records), `forecast_json` (the same as JSON text, the MCP
-        tool `forecast`) and `backtest` (data file or None, step -> note, metrics, plot). Launch it with
+        tool `forecast`) and `backtest` (data file or None, step -> note, metrics, plot, calibration image). Launch it with
         `mcp_server=True` to serve the MCP tool.
     """
     import gradio as gr
@@ -378,6 +376,8 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
             raise gr.Error(_readable(e, "forecast"), print_exception=False) from None
         return [record for f in forecasts for record in f.records()]
 
+    # `Args:` / `Returns:` docstrings here, not NumPy style: gradio reads them into the API page and the MCP
+    # tool's description and parameter schema.
     def forecast_records(
         data_file: FileData | None = None,
         horizon: int = horizon_max,
@@ -387,7 +387,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         """Forecast the next steps of OHLCV candles in price units, with quantiles and warnings.
 
         Args:
-            data_file: OHLCV candles as CSV or Parquet (columns timestamp or date, open, high, low, close, volume; a symbol column for several assets). None: the bundled BTC-USD daily sample.
+            data_file: OHLCV candles as CSV or Parquet (columns timestamp or date, open, high, low, close, volume; a symbol column for several assets). None: the bundled data (the daily panel of 8 coins for a model trained on it, else the BTC-USD daily sample).
             horizon: Steps to forecast, from 1 to the model's horizon.
             symbol: The asset to forecast, when the file holds several; None: every asset in the file.
             drop_incomplete: Drop a last candle whose volume says it is still forming.
@@ -405,7 +405,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         """Forecast the next steps of a crypto asset's price from its OHLCV candles, with quantiles and warnings.
 
         Args:
-            data_file: URL of OHLCV candles as CSV or Parquet (columns timestamp or date, open, high, low, close, volume; a symbol column for several assets). None: the bundled BTC-USD daily sample.
+            data_file: URL of OHLCV candles as CSV or Parquet (columns timestamp or date, open, high, low, close, volume; a symbol column for several assets). None: the bundled data (the daily panel of 8 coins for a model trained on it, else the BTC-USD daily sample).
             horizon: Steps to forecast, from 1 to the model's horizon.
             symbol: The asset to forecast, when the file holds several; None: every asset in the file.
             drop_incomplete: Drop a last candle whose volume says it is still forming.
@@ -449,21 +449,29 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
             df, _ = service.load_data(data_file)
         except Exception:  # noqa: BLE001 - the forecast button reports a bad file
             return gr.Dropdown()
-        return _asset_picker(gr, service.assets(df), current, service.data_symbols(df))
+        return _asset_picker(gr, service, df, current)
 
-    def run_backtest(data_file: str | None, step: float):
-        """The frozen model against the actual values, with metrics beside naive baselines."""
+    def run_backtest(data_file: str | None, step: float, symbol: str | None):
+        """The frozen model against the actual values, beside the naive forecasts and the field's baselines."""
         try:
-            frame, report, history, note = service.backtest(data_file)
+            run = service.backtest(data_file, symbol=symbol or None)
             step = min(max(int(step or 1), 1), horizon_max)
         except Exception as e:  # noqa: BLE001
             raise gr.Error(_readable(e, "backtest"), duration=None, print_exception=False) from None
+        frame = run.frame
         text = (
-            f"{note} Held-out targets {_day(frame['timestamp'].min())} to {_day(frame['timestamp'].max())}, "
+            f"{run.note} Held-out targets {_day(frame['timestamp'].min())} to {_day(frame['timestamp'].max())}, "
             f"forecast from {frame['origin'].nunique():,} origins; every metric is beside the naive forecasts "
             "on the same points."
         )
-        return text, metrics_table(report), backtest_figure(frame, history, step, units)
+        metrics = metrics_table(run.report)
+        if run.comparison:
+            metrics += (
+                "\n\n#### Beside the field's baselines (losses on log returns from the close at each origin)\n\n"
+                + run.comparison
+            )
+        calibration = gr.Image(value=str(run.calibration) if run.calibration else None, visible=bool(run.calibration))
+        return text, metrics, backtest_figure(frame, run.history, step, units), calibration
 
     with gr.Blocks(title=f"LSTM forecaster · {source}", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(header_markdown(model, info), elem_id="header")
@@ -471,12 +479,12 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 data_file = gr.File(
-                    label="Your OHLCV data (CSV or Parquet; leave empty for the bundled BTC-USD daily sample)",
+                    label=f"Your OHLCV data (CSV or Parquet; leave empty for {service.default_name})",
                     type="filepath",
                     elem_id="data-file",
                 )
             with gr.Column(scale=2):
-                asset = _asset_picker(gr, service.assets(service.sample), None, service.data_symbols(service.sample))
+                asset = _asset_picker(gr, service, service.default_data)
                 if horizon_max > 1:
                     horizon = gr.Slider(
                         1, horizon_max, value=horizon_max, step=1, label="Horizon (steps ahead)", elem_id="horizon"
@@ -508,15 +516,24 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
                 download = gr.DownloadButton("Download the forecast (CSV)", visible=False, elem_id="forecast-csv")
             with gr.Tab("Backtest", id="backtest"):
                 gr.Markdown(
-                    "Rolling-origin forecasts of the frozen model on the data above (the bundled sample when none "
-                    "is uploaded): over the model's held-out test period when the data covers it (recorded in its "
-                    "training_args.json; training never saw it), else over the file's own last rows. The plot "
-                    "shows the forecasts at the step chosen by the horizon control."
+                    "Rolling-origin forecasts of the frozen model on the asset picked above (of the bundled data when "
+                    "no file is uploaded): over the model's held-out test period when the data covers it (recorded in its "
+                    "training_args.json; training never saw it), else over the file's own last rows; beside the "
+                    "naive forecasts and, for quantile models, the field's baselines (constant quantile, "
+                    "EWMA(0.94), GARCH(1,1)-t), with a calibration plot. The plot shows the forecasts at the step "
+                    "chosen by the horizon control."
                 )
                 backtest_button = gr.Button("Run backtest", elem_id="backtest-button")
                 backtest_note = gr.Markdown(elem_id="backtest-note")
                 backtest_metrics = gr.Markdown(elem_id="backtest-metrics")
                 backtest_plot = gr.Plot(label="Forecasts against actual values", elem_id="backtest-plot")
+                backtest_calibration = gr.Image(
+                    label="Calibration: the share of outcomes below each quantile (on the diagonal: calibrated)",
+                    type="filepath",
+                    interactive=False,
+                    visible=False,
+                    elem_id="backtest-calibration",
+                )
         button.click(
             run_view,
             inputs=[data_file, horizon, asset, drop],
@@ -529,18 +546,22 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         gr.api(forecast, api_name="forecast_json", concurrency_limit=8)
         backtest_button.click(
             _not_an_mcp_tool(run_backtest),
-            inputs=[data_file, horizon],
-            outputs=[backtest_note, backtest_metrics, backtest_plot],
+            inputs=[data_file, horizon, asset],
+            outputs=[backtest_note, backtest_metrics, backtest_plot, backtest_calibration],
             api_name="backtest",
             concurrency_limit=1,
         )
     return demo
 
 
-def _asset_picker(gr, choices: list[str], current: str | None, in_data: list[str]):
-    """The asset dropdown: every series of the data (""), or one asset; hidden when there is nothing to pick."""
+def _asset_picker(gr, service: ForecastService, df: pd.DataFrame, current: str | None = None):
+    """The asset dropdown for `df`: every series of the data (""), or one asset; hidden with nothing to pick.
+
+    It keeps the `current` choice when the data holds it, else shows the data's default asset.
+    """
+    choices = service.assets(df)
     options = [("every series in the data", ""), *((c, c) for c in choices)]
-    value = current if current in choices else (in_data[0] if len(in_data) == 1 else "")
+    value = current if current in service.data_symbols(df) else (service.default_asset(df) or "")
     return gr.Dropdown(
         choices=options, value=value, label="Asset", visible=bool(choices), interactive=True, elem_id="asset"
     )

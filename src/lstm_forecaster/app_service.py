@@ -8,6 +8,7 @@ a table for the page, records for machines, a CSV file for download.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import shutil
@@ -23,6 +24,7 @@ import pandas as pd
 from . import guards
 from .data import file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
 from .modeling import LSTMForecaster
+from .panel import panel_path
 
 BACKTEST_CACHE_SIZE = 8
 """Backtests kept in memory, one per distinct data file (by sha256)."""
@@ -30,10 +32,11 @@ BACKTEST_CACHE_SIZE = 8
 OWN_DATES_FRACTION = 0.3
 """A backtest on a file that does not cover the model's held-out period uses the file's last 30 % of rows."""
 
-CSV_FILES_KEPT = 64
+FILES_KEPT = 64
 """Forecast CSV files kept on disk for download; older ones are deleted."""
 
 SAMPLE_NAME = "the bundled BTC-USD daily sample"
+PANEL_NAME = "the bundled daily panel of 8 coins"
 
 
 def iso(stamp) -> str:
@@ -140,22 +143,27 @@ class ForecastService:
         self.training_args = training_args
         self.config = model.config
         self.quantity = "volume" if self.config.target == "volume" else "close"
-        self.sample = load_ohlcv(sample_path())
-        self._backtests: dict[str, tuple[pd.DataFrame, dict, pd.Series, str]] = {}
+        # A model trained on the bundled panel forecasts its assets by default; any other, the BTC sample.
+        panel = (training_args.get("data") or {}).get("kind") == "panel"
+        self.default_path = panel_path() if panel else sample_path()
+        self.default_name = PANEL_NAME if panel else SAMPLE_NAME
+        self.default_data = load_ohlcv(self.default_path)
+        self._backtests: dict[str, BacktestRun] = {}
         self._lock = threading.Lock()
-        self._csv_dir = Path(tempfile.mkdtemp(prefix="lstm-forecaster-csv-"))
-        weakref.finalize(self, shutil.rmtree, self._csv_dir, True)  # removed with the service, or at exit
-        self._csv_count = 0
+        self._files_dir = Path(tempfile.mkdtemp(prefix="lstm-forecaster-files-"))
+        weakref.finalize(self, shutil.rmtree, self._files_dir, True)  # removed with the service, or at exit
+        self._file_count = 0
 
     # data
 
     def load_data(self, path: str | None, name: str | None = None) -> tuple[pd.DataFrame, str]:
-        """The bundled sample (path None) or an uploaded CSV/Parquet; and a name for it.
+        """The bundled data (path None: the panel for a model trained on it, else the BTC sample) or an
+        uploaded CSV/Parquet; and a name for it.
 
         Error messages name the uploaded file by `name` (its name as uploaded), never the server's path.
         """
         if not path:
-            return self.sample, SAMPLE_NAME
+            return self.default_data, self.default_name
         name = name or Path(path).name
         try:
             guards.check_upload(path, name)
@@ -176,6 +184,12 @@ class ForecastService:
         """The named series of `df` (none for an unnamed single series)."""
         return [symbol for symbol, _ in guards.series_of(df) if symbol]
 
+    @staticmethod
+    def default_asset(df: pd.DataFrame) -> str | None:
+        """The asset shown first: the only series, else the longest one (of a panel)."""
+        series = guards.series_of(df)
+        return max(series, key=lambda pair: len(pair[1]))[0]
+
     def assets(self, df: pd.DataFrame | None = None) -> list[str]:
         """The asset picker's choices: the data's series first, then the other assets of training."""
         data = self.data_symbols(df) if df is not None else []
@@ -193,10 +207,13 @@ class ForecastService:
     ) -> list[Forecast]:
         """Forecast `horizon` steps after the last row of each series of `df`, or of the series `symbol` only.
 
+        Of several series, one that `predict` refuses is left out, its reason added to the others'
+        warnings (code `refused`, its symbol).
+
         Raises
         ------
         ValueError
-            When `symbol` is not in the data, and for every refusal of `predict`.
+            When `symbol` is not in the data, and for a refusal of `predict` of the only series (or of all).
         """
         series = guards.series_of(df)
         if symbol:
@@ -205,12 +222,19 @@ class ForecastService:
                 held = ", ".join(s for s, _ in series if s) or "one unnamed series"
                 raise ValueError(f"{symbol} is not in {name} (it holds {held}): upload a file with {symbol}'s candles")
             series = chosen
-        forecasts = []
+        forecasts, refused = [], []
         for s, rows in series:
             rows = rows.copy()
             if s:
                 rows.attrs["symbol"] = s
-            frame = self.model.predict(rows, horizon=horizon, drop_incomplete=drop_incomplete)
+            try:
+                frame = self.model.predict(rows, horizon=horizon, drop_incomplete=drop_incomplete)
+            except ValueError as e:
+                if len(series) == 1:
+                    raise
+                # One asset of several that cannot be forecast does not block the others: it is named.
+                refused.append(guards.warning("refused", f"{s}: no forecast: {e}", s))
+                continue
             history = rows[self.quantity]
             history = history[history.index < frame.index[0]]  # without a dropped incomplete candle
             forecasts.append(
@@ -222,6 +246,10 @@ class ForecastService:
                     warnings=list(frame.attrs.get("warnings", [])),
                 )
             )
+        if not forecasts:
+            raise ValueError(f"no asset of {name} can be forecast: " + "; ".join(w["message"] for w in refused))
+        for forecast in forecasts:
+            forecast.warnings += refused
         return forecasts
 
     def write_csv(self, forecasts: list[Forecast]) -> Path:
@@ -229,76 +257,120 @@ class ForecastService:
         table = pd.concat([f.table() for f in forecasts], ignore_index=True)
         first = forecasts[0]
         who = re.sub(r"[^A-Za-z0-9._-]+", "-", first.symbol) if len(forecasts) == 1 and first.symbol else "forecast"
-        with self._lock:
-            self._csv_count += 1
-            folder = self._csv_dir / str(self._csv_count)
-            old = self._csv_dir / str(self._csv_count - CSV_FILES_KEPT)
-        folder.mkdir()
-        path = folder / f"{who}-{first.history.index[-1].strftime('%Y-%m-%d')}.csv"
+        path = self._new_folder() / f"{who}-{first.history.index[-1].strftime('%Y-%m-%d')}.csv"
         table.to_csv(path, index=False)
-        for stale in old.glob("*.csv") if old.is_dir() else []:
-            stale.unlink(missing_ok=True)
         return path
+
+    def _new_folder(self) -> Path:
+        """A fresh folder for a file to download; the one `FILES_KEPT` folders older is removed."""
+        with self._lock:
+            self._file_count += 1
+            folder = self._files_dir / str(self._file_count)
+            old = self._files_dir / str(self._file_count - FILES_KEPT)
+        folder.mkdir()
+        shutil.rmtree(old, ignore_errors=True)
+        return folder
 
     # backtest
 
-    def _samples_from(self, df: pd.DataFrame, start: pd.Timestamp):
-        """The samples of `df`, its features checked only in the rows a backtest from `start` reads."""
-        from .features import warmup_rows
-
-        c = self.config
-        stamps = df.index[warmup_rows(c.features) :]
-        first_read = max(int(stamps.searchsorted(start)) - c.context_length + 1, 0)
-        return self.model.samples(df, check_last=len(stamps) - first_read)
-
-    def backtest(self, path: str | None, name: str | None = None) -> tuple[pd.DataFrame, dict, pd.Series, str]:
-        """Rolling-origin forecasts of the frozen model and their metrics beside baselines.
+    def backtest(self, path: str | None, name: str | None = None, symbol: str | None = None) -> BacktestRun:
+        """Rolling-origin forecasts of the frozen model, its metrics beside the naive forecasts, and for a
+        quantile model its comparison with the field's baselines (`backtest.backtest`) and a calibration plot.
 
         On data that covers the model's held-out (test) period, over that period. On a file that does
-        not, over the file's own last `OWN_DATES_FRACTION` of rows, the baselines fitted on the rows before.
-
-        Returns
-        -------
-        (frame, report, history, note)
-            The backtest frame (one row per origin and step), the `evaluate_backtest` report, the real
-            series, and a note on the data and dates used.
+        not, over the file's own last `OWN_DATES_FRACTION` of rows. Baselines are fitted on the rows
+        before the first origin only. Of a panel, one asset: `symbol`, else `default_asset`.
         """
+        from .backtest import backtest
+        from .backtest_plots import plot_calibration
+        from .comparison import comparison_table
         from .evaluation import evaluate_backtest
 
-        args = self.training_args
         df, name = self.load_data(path, name)
-        if len(guards.series_of(df)) > 1:
-            raise ValueError(f"{name} holds several assets; the backtest runs on one: upload one asset's file")
-        sha = file_sha256(path) if path else file_sha256(sample_path())
+        series = dict(guards.series_of(df))
+        symbol = symbol or self.default_asset(df)
+        if symbol not in series:
+            raise ValueError(f"{symbol} is not in {name} (it holds {', '.join(s for s in series if s)})")
+        df = series[symbol]
+        if symbol:
+            name = f"{symbol} in {name}"
+        args = _asset_args(self.training_args, symbol)
+        key = f"{file_sha256(path or self.default_path)}/{symbol}"
         with self._lock:
-            cached = self._backtests.get(sha)
-        if cached is None:
-            test, train = split_range(args, "test"), split_range(args, "train")
-            start = (_first_origin(args, "test") or test[0]) if test else None
-            if test and train and df.index[0] <= start <= df.index[-1]:
-                end, fitted_until = test[1], train[1]
-                note = f"Data: {name}, over the model's held-out period {day(start)} to {day(end)}."
-                if path:
-                    note += " The model is run, frozen, on these rows over its held-out dates."
-            else:
-                first = int(len(df) * (1 - OWN_DATES_FRACTION))
-                if first < 1:
-                    raise ValueError(f"{name} has too few rows for a backtest")
-                start, end, fitted_until = df.index[first], df.index[-1], df.index[first - 1]
-                note = (
-                    f"Data: {name}, which does not cover the model's held-out period: the frozen model is run "
-                    f"over the file's own last {100 * OWN_DATES_FRACTION:.0f} % of rows, {day(start)} to {day(end)} "
-                    f"(baselines fitted on the rows before). The model may have seen these dates in training."
-                )
-            frame = self.model.backtest(df, start=start, samples=self._samples_from(df, start))
-            frame = frame[frame["timestamp"] <= end].reset_index(drop=True)
-            if frame.empty:
-                raise ValueError(f"{name} has no complete forecast from {day(start)} to {day(end)}")
-            history = df[self.quantity]
-            report = evaluate_backtest(frame, history, fitted_until, self.config.quantiles)
-            cached = (frame, report, history, note)
-            with self._lock:
-                while len(self._backtests) >= BACKTEST_CACHE_SIZE:  # oldest first: dicts keep insertion order
-                    self._backtests.pop(next(iter(self._backtests)))
-                self._backtests[sha] = cached
-        return cached
+            cached = self._backtests.get(key)
+        if cached is not None:
+            return cached
+        test, train = split_range(args, "test"), split_range(args, "train")
+        start = (_first_origin(args, "test") or test[0]) if test else None
+        if test and train and df.index[0] <= start <= df.index[-1]:
+            last_origin = utc_timestamp(args["splits"]["test"]["last_origin"]) if _last_origin(args) else None
+            fitted_until = train[1]
+            note = f"Data: {name}, over the model's held-out period {day(start)} to {day(test[1])}."
+            if path:
+                note += " The model is run, frozen, on these rows over its held-out dates."
+        else:
+            first = int(len(df) * (1 - OWN_DATES_FRACTION))
+            if first < 1:
+                raise ValueError(f"{name} has too few rows for a backtest")
+            start, last_origin, fitted_until = df.index[first], None, df.index[first - 1]
+            note = (
+                f"Data: {name}, which does not cover the model's held-out period: the frozen model is run "
+                f"over the file's own last {100 * OWN_DATES_FRACTION:.0f} % of rows, from {day(start)} "
+                "(baselines fitted on the rows before). The model may have seen these dates in training."
+            )
+        comparison = calibration = None
+        if self.config.quantiles and self.config.target != "volume":
+            result = backtest(self.model, df, start=start, end=last_origin)
+            frame = result.frame.drop(columns="symbol")
+            comparison = comparison_table(result.report["comparison"])
+            digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+            calibration = plot_calibration(result, self._files_dir / f"calibration-{digest}.png")
+        else:
+            frame = self.model.backtest(df, start=start)
+            if last_origin is not None:
+                frame = frame[frame["origin"] <= last_origin].reset_index(drop=True)
+        if frame.empty:
+            raise ValueError(f"{name} has no complete forecast from {day(start)}")
+        history = df[self.quantity]
+        report = evaluate_backtest(frame, history, fitted_until, self.config.quantiles)
+        run = BacktestRun(frame, report, history, note, comparison, calibration)
+        with self._lock:
+            while len(self._backtests) >= BACKTEST_CACHE_SIZE:  # oldest first: dicts keep insertion order
+                dropped = self._backtests.pop(next(iter(self._backtests)))
+                if dropped.calibration is not None:
+                    dropped.calibration.unlink(missing_ok=True)
+            self._backtests[key] = run
+        return run
+
+
+def _asset_args(training_args: dict, symbol: str | None) -> dict:
+    """The training record with the splits of one asset of a panel (its own dates), when recorded."""
+    assets = (training_args.get("data") or {}).get("assets")
+    own = assets.get(symbol) if isinstance(assets, dict) and symbol else None
+    return {**training_args, "splits": own["splits"]} if isinstance(own, dict) and own.get("splits") else training_args
+
+
+def _last_origin(training_args: dict) -> str | None:
+    entry = (training_args.get("splits") or {}).get("test") or {}
+    return entry.get("last_origin")
+
+
+@dataclass
+class BacktestRun:
+    """One backtest as the page shows it.
+
+    Args:
+        frame: One row per origin and step (`model.backtest`'s columns).
+        report: `evaluate_backtest`'s report (price-unit metrics beside the naive forecasts).
+        history: The real series.
+        note: Which data and dates, in words.
+        comparison: Markdown of the model beside the field's baselines (quantile models), else None.
+        calibration: PNG of the calibration plot (quantile models), else None.
+    """
+
+    frame: pd.DataFrame
+    report: dict
+    history: pd.Series
+    note: str
+    comparison: str | None
+    calibration: Path | None

@@ -88,7 +88,10 @@ def series_arrays(df: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple[str 
     codes = index.codes[level]
     cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     if len(cuts) + 1 != len(np.unique(codes)):
-        return [(s, stamp_values(rows.index), {c: rows[c].to_numpy(dtype="float64") for c in names}) for s, rows in series_of(df)]
+        return [
+            (s, stamp_values(rows.index), {c: rows[c].to_numpy(dtype="float64") for c in names})
+            for s, rows in series_of(df)
+        ]
     stamps = stamp_values(index.levels[1 - level])[index.codes[1 - level]]
     values = {c: df[c].to_numpy(dtype="float64") for c in names}
     starts, ends = np.r_[0, cuts], np.r_[cuts, len(codes)]
@@ -352,9 +355,13 @@ def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[
     target = model.config.target
     quantity = _quantity(target)
     moves = profile.get("max_abs_log_move") if quantity == "close" else None
-    last_of = {symbol: arrays[quantity][-1] for symbol, _, arrays in series_arrays(df, (quantity,)) if quantity in arrays}
+    last_of = {
+        symbol: arrays[quantity][-1] for symbol, _, arrays in series_arrays(df, (quantity,)) if quantity in arrays
+    }
     values = frame.to_numpy(dtype="float64")
-    parts = series_arrays(frame, ()) if isinstance(frame.index, pd.MultiIndex) else [(None, stamp_values(frame.index), {})]
+    parts = (
+        series_arrays(frame, ()) if isinstance(frame.index, pd.MultiIndex) else [(None, stamp_values(frame.index), {})]
+    )
     lengths = np.array([len(stamps) for _, stamps, _ in parts], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     step = np.arange(len(values)) - np.repeat(starts, lengths) + 1  # each row's step, 1..horizon

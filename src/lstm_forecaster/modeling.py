@@ -26,7 +26,7 @@ from .data import (
 )
 from .errors import hub_unreachable_now
 from .features import history_rows, warmup_rows
-from .panel import PanelSamples, is_panel, iter_series, samples_for
+from .panel import PanelSamples, is_panel, samples_for
 from .scaling import SCALER_NAME, Scaler, context_target_scale
 from .weights import check_finite_weights, check_safetensors_file
 
@@ -296,17 +296,14 @@ class LSTMForecaster(
     def rows_read(self, calibrate: bool | None = None) -> int | None:
         """Rows at the end of a series that a forecast from its last row reads, or None for all of them.
 
-        The features' look-back (`features.history_rows`) plus `context_length`, plus, when it
-        calibrates, the `calibration_window + horizon - 1` origins before it whose errors it reads.
+        The features' look-back (`features.history_rows`) plus the feature rows it reads and checks
+        (`context_length`, plus, when it calibrates, the windows of the `calibration_window + horizon`
+        origins before it whose errors it reads).
         None when a feature is a recursion over the whole history (`ema_N`, `rsi_N`, `macd_hist`).
         `predict` computes features over these rows only: the same numbers as over the whole series.
         """
-        c = self.config
-        history = history_rows(c.features)
-        if history is None:
-            return None
-        calibrate = c.calibrates if calibrate is None else bool(calibrate) and c.calibrates
-        return history + c.context_length + (c.calibration_window + c.horizon - 1 if calibrate else 0)
+        history = history_rows(self.config.features)
+        return None if history is None else history + self._rows_forecast_reads(calibrate)
 
     def _check_horizon(self, horizon: int | None) -> int:
         if horizon is None:
@@ -397,7 +394,7 @@ class LSTMForecaster(
         rows_read = warmup_rows(c.features) + c.context_length
         last_rows = self.rows_read(calibrate)
         if is_panel(df):
-            samples = PanelSamples.for_forecast(df, c, rows_read, last_rows)
+            samples = PanelSamples.for_forecast(df, c, rows_read, last_rows, self._rows_forecast_reads(calibrate))
             last = samples.last_origins()
             values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(-1, c.num_outputs)
             steps = samples.steps[:, None] * np.arange(1, horizon + 1)
@@ -409,9 +406,8 @@ class LSTMForecaster(
         else:
             step = infer_step(df.index)
             check_forecast_spacing(df.index, rows_read, step)
-            samples = Samples(
-                df, c.features, c.target, c.context_length, c.horizon, check_last=c.context_length, last_rows=last_rows
-            )
+            checked = self._rows_forecast_reads(calibrate)
+            samples = Samples(df, c.features, c.target, c.context_length, c.horizon, checked, last_rows)
             values = self.forecast_origins(samples, np.array([len(samples) - 1]), calibrate=calibrate)[0, :horizon]
             index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
         median = c.median_index
@@ -450,7 +446,9 @@ class LSTMForecaster(
             origin), `actual`, `forecast` and the `q{level}` columns of quantile models; for a
             panel, a first column `symbol`.
         """
-        samples = samples if samples is not None else self.samples(load_ohlcv(df))
+        if samples is None:
+            df = load_ohlcv(df)
+            samples = self.samples(df, check_last=self._rows_read_from(df, start, calibrate))
         panel = isinstance(samples, PanelSamples)
         if origins is None:
             if panel:
@@ -484,6 +482,24 @@ class LSTMForecaster(
         else:
             frame["forecast"] = flat[:, 0]
         return frame
+
+    def _rows_forecast_reads(self, calibrate: bool | None) -> int:
+        """Feature rows a forecast from the last row reads: its window, and with calibration the windows of
+        the origins whose errors calibrate it. Only these are checked for finite features."""
+        c = self.config
+        calibrating = c.calibrates if calibrate is None else bool(calibrate) and c.calibrates
+        return c.context_length + (c.calibration_window + c.horizon if calibrating else 0)
+
+    def _rows_read_from(self, df: pd.DataFrame, start, calibrate: bool | None) -> int | None:
+        """Feature rows a backtest of one series from `start` reads (None: every row, also for a panel).
+
+        Only these are checked for finite features: a zero volume years before `start` blocks nothing.
+        """
+        if start is None or is_panel(df):
+            return None
+        stamps = df.index[warmup_rows(self.config.features) :]
+        before = self._rows_forecast_reads(calibrate) - 1  # the rows before an origin that its forecast reads
+        return len(stamps) - max(int(stamps.searchsorted(utc_timestamp(start))) - before, 0)
 
     # ----- saving and loading ----------------------------------------------------------------------
 

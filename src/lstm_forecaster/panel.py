@@ -34,13 +34,13 @@ from .data import (
     OHLCV,
     Samples,
     _read,
-    check_forecast_spacing,
-    future_targets,
-    series_steps,
     _snake,
+    check_forecast_spacing,
     file_sha256,
+    future_targets,
     infer_step,
     normalize_ohlcv,
+    series_steps,
     sliding_windows,
     stamp_values,
     utc_timestamp,
@@ -432,18 +432,22 @@ class PanelSamples:
         self._windows = sliding_windows(self.features, context_length)
 
     @classmethod
-    def for_forecast(cls, panel: pd.DataFrame, config, rows_read: int, last_rows: int | None) -> PanelSamples:
+    def for_forecast(
+        cls, panel: pd.DataFrame, config, rows_read: int, last_rows: int | None, check_last: int | None = None
+    ) -> PanelSamples:
         """The samples a forecast from the last row of every series reads (`need_targets` False).
 
         Every series' last `rows_read` rows must be evenly spaced (`check_forecast_spacing`, the error
         naming the symbol). With `last_rows` (`LSTMForecaster.rows_read`) and every series at least that
         long, the features of all series are computed at once over their last `last_rows` rows, stacked
         (series, rows): the same numbers as series by series over the whole history, in one pass
-        instead of one per series. Gaps are checked over those rows. Otherwise: the constructor.
+        instead of one per series. Gaps are checked over those rows, and features for finite values
+        over each series' last `check_last` rows (default `context_length`). Otherwise: the constructor.
         """
         from .features import Columns, check_finite, feature_array, warmup_rows
 
         c = config
+        check_last = check_last or c.context_length
         index = panel.index
         codes = index.codes[0]
         cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
@@ -454,7 +458,7 @@ class PanelSamples:
         if not contiguous:
             for symbol, frame in iter_series(panel):
                 _check_spacing(frame.index, rows_read, symbol)
-            return cls(panel, c.features, c.target, c.context_length, c.horizon, False, c.context_length)
+            return cls(panel, c.features, c.target, c.context_length, c.horizon, False, check_last)
         # The spacing: vectorized where a series' last (up to 201) steps are all equal, else series by series.
         lengths = ends - starts
         steps = series_steps(stamps, starts, ends)
@@ -465,7 +469,7 @@ class PanelSamples:
                 _check_spacing(pd.DatetimeIndex(stamps[starts[i] : ends[i]]).tz_localize("UTC"), rows_read, names[i])
         needed = warmup_rows(c.features) + c.context_length
         if last_rows is None or (lengths[lengths >= needed] < last_rows).any() or not regular.all():
-            samples = cls(panel, c.features, c.target, c.context_length, c.horizon, False, c.context_length)
+            samples = cls(panel, c.features, c.target, c.context_length, c.horizon, False, check_last)
             samples.steps = np.array([infer_step(s.index).to_timedelta64() for s in samples.series])
             return samples
         short = [f"{n} ({length} rows)" for n, length in zip(names, lengths, strict=True) if length < needed]
@@ -485,7 +489,9 @@ class PanelSamples:
         quantity = "volume" if c.target == "volume" else "close"
         for column in (quantity, *(["close"] if quantity != "close" else [])):
             if column not in panel.columns:
-                raise ValueError(f"missing column '{column}' for target '{c.target}'; found: {', '.join(panel.columns)}")
+                raise ValueError(
+                    f"missing column '{column}' for target '{c.target}'; found: {', '.join(panel.columns)}"
+                )
         columns = Columns({name: panel[name].to_numpy(dtype="float64")[rows] for name in panel.columns})
         warmup = warmup_rows(c.features)
         values = feature_array(columns, c.features, warmup)
@@ -511,13 +517,12 @@ class PanelSamples:
         samples.base = np.ascontiguousarray(base.reshape(-1))
         samples.index = pd.DatetimeIndex(tail.reshape(-1), name="timestamp").tz_localize("UTC")
         samples._windows = sliding_windows(samples.features, c.context_length)
-        for i, code in enumerate(keep):
-            block = values[i, -c.context_length :]
-            if not np.isfinite(block).all():
-                try:
-                    check_finite(block, c.features, samples.index[samples.starts[i] + length - c.context_length :])
-                except ValueError as e:
-                    raise ValueError(f"{names[code]}: {e}") from None
+        checked = min(check_last, length)
+        for i in np.flatnonzero(~np.isfinite(values[:, -checked:]).all(axis=(1, 2))):
+            try:
+                check_finite(values[i, -checked:], c.features, samples.index[samples.starts[i] + length - checked :])
+            except ValueError as e:
+                raise ValueError(f"{names[keep[i]]}: {e}") from None
         return samples
 
     @property
