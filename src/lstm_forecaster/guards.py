@@ -211,7 +211,7 @@ def _low_last_volume(parts: list[tuple[str | None, np.ndarray, dict]]) -> np.nda
     one vectorized median over the series long enough, instead of one per series."""
     suspect = np.ones(len(parts), dtype=bool)
     long = [i for i, (_, _, a) in enumerate(parts) if "volume" in a and len(a["volume"]) >= INCOMPLETE_LOOKBACK + 1]
-    if long:
+    if len(long) > 1:  # one series: `_incomplete` computes its one median
         block = np.stack([parts[i][2]["volume"][-INCOMPLETE_LOOKBACK - 1 :] for i in long])
         median = np.median(block[:, :-1], axis=1)
         suspect[long] = (median > 0) & (block[:, -1] < INCOMPLETE_FRACTION * median)
