@@ -701,8 +701,9 @@ def init_head_at_baseline(model: LSTMForecaster, scaled_targets: np.ndarray, cen
             bias[:, 1:] = gaps
     else:
         bias[:, 0] = scaled_targets.mean(axis=0) if center is None else center
-    model.head.weight.zero_()
-    model.head.bias.copy_(torch.from_numpy(bias.reshape(-1)).to(model.head.bias))
+    for network in model.networks:  # every member of an ensemble
+        network.head.weight.zero_()
+        network.head.bias.copy_(torch.from_numpy(bias.reshape(-1)).to(network.head.bias))
 
 
 @torch.no_grad()
@@ -732,9 +733,10 @@ def fit_baseline(model: LSTMForecaster, standardized_targets: np.ndarray) -> Non
             levels[:, j] = np.minimum(levels[:, j], levels[:, j + 1] - 1e-4)
     else:
         levels = targets.mean(axis=0)[:, None]
-    model.baseline.copy_(torch.from_numpy(levels).to(model.baseline))
-    model.head.weight.zero_()
-    model.head.bias.zero_()
+    for network in model.networks:  # every member of an ensemble
+        network.baseline.copy_(torch.from_numpy(levels).to(network.baseline))
+        network.head.weight.zero_()
+        network.head.bias.zero_()
 
 
 @torch.no_grad()
@@ -754,6 +756,19 @@ def estimate_loss(
         count += len(x)
     model.train(was_training)
     return total / count
+
+
+@torch.no_grad()
+def seed_members(model: LSTMForecaster, seed: int) -> None:
+    """Initialise member k of an ensemble from seed `seed + k`, as a single network seeded so would be.
+
+    Member 0 therefore starts from the same weights as the recipe trained with `ensemble: 1`.
+    """
+    for k, member in enumerate(model.networks):
+        torch.manual_seed(seed + k)
+        for module in member.modules():  # in construction order: the draws of `LSTMForecaster(config)`
+            if module is not member and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
 
 
 # ----- checkpoints (safetensors + JSON, never a pickle) ----------------------------------------------
@@ -910,7 +925,10 @@ def train(
 
         # 3. model, optimizer, state
         set_seed(recipe.seed)
-        model = LSTMForecaster(config).to(device)
+        model = LSTMForecaster(config)
+        if config.ensemble > 1:
+            seed_members(model, recipe.seed)
+        model = model.to(device)
         model.scaler = scaler
         weights = None
         if recipe.loss_weighting == "inverse_volatility":
@@ -978,13 +996,24 @@ def train(
                 origins = train_origins[order[start : start + recipe.batch_size]]
                 x, y = batches(origins, all_steps=recipe.loss_on_all_steps)
                 with accelerator.autocast():
-                    prediction = model(x, all_steps=recipe.loss_on_all_steps)
-                loss = compute_loss(prediction, y, quantiles, batches.weights(origins))
+                    prediction = model(x, all_steps=recipe.loss_on_all_steps, members=True)
+                if config.ensemble > 1:
+                    # Each member on its own loss: the gradient of the sum is each member's own.
+                    losses = [compute_loss(p, y, quantiles, batches.weights(origins)) for p in prediction]
+                    loss = torch.stack(losses).sum()
+                else:
+                    loss = compute_loss(prediction, y, quantiles, batches.weights(origins))
                 optimizer.zero_grad(set_to_none=True)
                 accelerator.backward(loss)
-                if recipe.grad_clip > 0:
+                if recipe.grad_clip > 0 and config.ensemble > 1:
+                    accelerator.unscale_gradients()
+                    for network in raw_model.networks:  # each member clipped as if trained alone
+                        torch.nn.utils.clip_grad_norm_(network.parameters(), recipe.grad_clip)
+                elif recipe.grad_clip > 0:
                     accelerator.clip_grad_norm_(model.parameters(), recipe.grad_clip)
                 optimizer.step()
+                if config.ensemble > 1:
+                    loss = loss / config.ensemble  # the running loss: the members' mean
                 running += loss.detach()
                 step += 1
                 bar.update(1)
