@@ -185,16 +185,18 @@ def test_training_writes_one_folder_with_the_members_stacked(folder):
 
 
 def test_member_zero_is_the_single_network_trained_alone(tmp_path, daily):
-    """Each member trains on its own loss and its own clipped gradient: member 0 (the recipe's seed) is
-    exactly the model `ensemble: 1` trains, when both keep the same epoch (standard scaling, no baseline)."""
-    changes = {"model": {"scaling": "standard", "median_at_last": False}, "head_init": "baseline", "epochs": 1}
-    single = train(recipe(1, **changes), tmp_path / "one", data=daily, progress=False, cpu=True)
-    pair = train(recipe(2, **changes), tmp_path / "two", data=daily, progress=False, cpu=True)
+    """Each member trains on its own loss and its own clipped gradient, and keeps its own best epoch
+    (or the baseline): member 0 (the recipe's seed) is exactly the model `ensemble: 1` trains."""
+    single = train(recipe(1), tmp_path / "one", data=daily, progress=False, cpu=True)
+    pair = train(recipe(2), tmp_path / "two", data=daily, progress=False, cpu=True)
     alone = LSTMForecaster.from_pretrained(single)
     member = LSTMForecaster.from_pretrained(pair).members[0]
     assert alone.state_dict().keys() == member.state_dict().keys()
     for name, tensor in alone.state_dict().items():
         torch.testing.assert_close(member.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
+    one, two = (json.loads((f / "training_args.json").read_text()) for f in (single, pair))
+    assert two["member_best_epochs"][0] == one["best_epoch"] and two["member_val_losses"][0] == one["best_val_loss"]
+    assert two["kept"] == ("baseline" if max(two["member_best_epochs"]) == 0 else "trained")
 
 
 def test_save_load_round_trip_is_bit_exact(folder, daily, tmp_path):

@@ -952,6 +952,9 @@ def train(
         best_state = copy.deepcopy(model.state_dict())
         if baseline_val is not None:
             best_val = baseline_val  # trained weights are kept only where they beat the baseline
+        # An ensemble keeps each member's own best epoch (the baseline where it never beats it), so
+        # every member is the network its seed would train alone.
+        member_best, member_epochs = [best_val] * config.ensemble, [0] * config.ensemble
         resumed_from = None
         if resume:
             meta, tensors = load_checkpoint(state_dir)
@@ -969,6 +972,8 @@ def train(
                 meta["history"],
             )
             resumed_from = meta["epoch"]
+            member_best = meta.get("member_best_val_loss", member_best)
+            member_epochs = meta.get("member_best_epoch", member_epochs)
         model, optimizer = accelerator.prepare(model, optimizer)
         raw_model = accelerator.unwrap_model(model)
 
@@ -1025,7 +1030,20 @@ def train(
             val_loss = estimate_loss(raw_model, batches, validation_origins, quantiles, accelerator)
             if not math.isfinite(val_loss):
                 raise FloatingPointError(f"the validation loss is {val_loss} at epoch {epoch}; lower learning_rate")
-            if val_loss < best_val:
+            if config.ensemble > 1:
+                improved = False
+                for k, network in enumerate(raw_model.networks):
+                    loss_k = estimate_loss(network, batches, validation_origins, quantiles, accelerator)
+                    if loss_k < member_best[k]:
+                        member_best[k], member_epochs[k], improved = loss_k, epoch, True
+                        best_state.update(
+                            {f"members.{k}.{n}": v.detach().clone() for n, v in network.state_dict().items()}
+                        )
+                if improved:
+                    best_val, best_epoch, bad_epochs = min(best_val, val_loss), epoch, 0
+                else:
+                    bad_epochs += 1
+            elif val_loss < best_val:
                 best_val, best_epoch, bad_epochs = val_loss, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in raw_model.state_dict().items()}
             else:
@@ -1052,6 +1070,11 @@ def train(
                     "best_epoch": best_epoch,
                     "bad_epochs": bad_epochs,
                     "history": history,
+                    **(
+                        {"member_best_val_loss": member_best, "member_best_epoch": member_epochs}
+                        if config.ensemble > 1
+                        else {}
+                    ),
                 }
                 save_checkpoint(state_dir, raw_model, optimizer, best_state, shuffle, meta)
             accelerator.wait_for_everyone()
@@ -1066,6 +1089,8 @@ def train(
 
         # 5. the best weights, then the test split, read once
         raw_model.load_state_dict(best_state)
+        if config.ensemble > 1:  # the members' best weights, combined: the ensemble's validation loss
+            best_val = estimate_loss(raw_model, batches, validation_origins, quantiles, accelerator)
         model = raw_model.to("cpu").float().eval()
         model.scaler = scaler
         if not accelerator.is_main_process:
@@ -1109,6 +1134,7 @@ def train(
             "epochs_run": epochs_run,
             "best_epoch": best_epoch,
             "best_val_loss": best_val,
+            **({"member_best_epochs": member_epochs, "member_val_losses": member_best} if config.ensemble > 1 else {}),
             "stopped_early": stopped_early,
             **({"baseline_val_loss": baseline_val, "kept": kept} if baseline_val is not None else {}),
             "resumed_from_epoch": resumed_from,
