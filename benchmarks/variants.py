@@ -38,6 +38,7 @@ VARIANTS = {
     "default": {},
     "ensemble5": {"ensemble": 5},
     "attention": {"head": "attention"},
+    "attention_ensemble5": {"head": "attention", "ensemble": 5},  # attention over the same five seeds
 }
 
 
@@ -77,6 +78,22 @@ def ratio_table(results: dict, steps: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pooled_table(results: dict, horizon: int) -> str:
+    """Markdown: one row per variant, the geometric mean over assets of pinball / EWMA at every step."""
+    lines = [
+        "| variant | "
+        + " | ".join(f"step {k}" for k in range(1, horizon + 1))
+        + " | mean of steps | worst asset-step |"
+    ]
+    lines.append("| --- |" + " ---: |" * (horizon + 2))
+    for name, r in results.items():
+        ratios = [r["pooled"][k]["gmean_ratio_ewma"] for k in range(1, horizon + 1)]
+        worst = max(r["pooled"][k]["max_ratio_ewma"] for k in range(1, horizon + 1))
+        cells = [f"{v:.4f}" for v in ratios] + [f"{sum(ratios) / horizon:.4f}", f"{worst:.4f}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="configs/default.yaml")
@@ -110,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             epochs_run=training["epochs_run"],
             best_val_loss=training["best_val_loss"],
             baseline_val_loss=training.get("baseline_val_loss"),
+            member_val_losses=training.get("member_val_losses"),
+            member_best_epochs=training.get("member_best_epochs"),
         )
         report["variants"][name] = scored
         pooled = {k: round(v, 4) for k, v in scored["pooled"][recipe.model.horizon].items() if "ewma" in k}
@@ -117,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     horizon = max(r.model.horizon for r in recipes.values())
     print(f"\n{args.split} split: pinball / EWMA(0.94), per asset")
     print(ratio_table(report["variants"], sorted({1, horizon})))
+    print(f"{args.split} split: pinball / EWMA(0.94), geometric mean over assets, every step")
+    print(pooled_table(report["variants"], horizon))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
