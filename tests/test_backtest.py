@@ -127,6 +127,7 @@ class NoQuantiles:
     [
         ({"start": "2030-01-01"}, "after the data's end"),
         ({"start": "2001-01-01"}, "before the data's first row"),
+        ({"start": "2014-09-20"}, "before the data's first full window"),
         ({"start": "2023-01-01", "end": "2022-01-01"}, "before --start"),
         ({"strategy": "momentum"}, "unknown strategy 'momentum'; accepted: long-flat, vol-target"),
         ({"baselines": ["garch"]}, "must include 'naive' and 'ewma'"),

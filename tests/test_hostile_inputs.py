@@ -139,6 +139,7 @@ def test_parameter_count_is_computed_without_building_the_network():
             horizon=4,
         ),
         LSTMForecasterConfig(cell="gru", hidden_size=10, num_layers=2, quantiles=[0.1, 0.5, 0.9], horizon=3),
+        LSTMForecasterConfig(hidden_size=12, head="attention", bidirectional=True, horizon=2),
     ):
         assert config.num_parameters == LSTMForecaster(config).num_parameters()
 
@@ -169,7 +170,7 @@ def test_broken_config_json_is_one_line_naming_the_file(folder, capsys, content,
 def test_missing_keys_are_errors_unless_added_after_the_folders_version(folder, capsys):
     # The golden folder (0.1.0) predates median_at_last: it loads with that version's default.
     assert "median_at_last" not in json.loads((folder / "config.json").read_text())
-    assert ADDED_KEYS["median_at_last"] == ("0.1.1", False)
+    assert ADDED_KEYS["median_at_last"] == ("0.1.1", False) and ADDED_KEYS["head"] == ("0.2.0", "last")
     assert LSTMForecaster.from_pretrained(folder).config.median_at_last is False
     # A folder written since 0.1.1 always has it: a missing one is an error, not today's default.
     _edit_config(folder, package_version="0.1.1")

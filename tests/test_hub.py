@@ -522,6 +522,7 @@ def test_push_never_uploads_a_symlinked_secret_or_a_stray_env(hub_env, models, t
     (folder / "linked_dir").symlink_to(tmp_path, target_is_directory=True)
     (folder / ".env").write_text("HF_TOKEN=hf_a_stray_env_file\n")
     (folder / "scratch.ipynb").write_text("{}")
+    shutil.copy(folder / "forecast.png", folder / "private_chart.png")
     repo_id = f"alice/{_name('hostile')}"
     result = push_folder(folder, repo_id)
     skipped = dict(result.skipped)
@@ -534,7 +535,8 @@ def test_push_never_uploads_a_symlinked_secret_or_a_stray_env(hub_env, models, t
     token = hub_env.tokens["alice"]
     out = _cli("push", str(folder), "--repo-id", repo_id, "--tag", "v2", token=token)
     assert out.returncode == 0, out.stderr
-    assert "skipped 4 not uploaded: " in out.stdout and "notes.txt" in out.stdout and ".env (hidden file)" in out.stdout
+    assert "private_chart.png" not in hf_hub_download(repo_id, "README.md", revision="v2", cache_dir=tmp_path / "c")
+    assert "skipped 5 not uploaded: " in out.stdout and "notes.txt" in out.stdout and ".env (hidden file)" in out.stdout
 
 
 def test_include_pushes_named_files_and_refuses_links_and_pickles(hub_env, models, tmp_path, capsys):
@@ -597,6 +599,11 @@ def test_deploy_space_stages_only_its_allow_list(hub_env, models, tmp_path):
     assert {"lstm_forecaster/data/BTC-USD.csv", "lstm_forecaster/data/panel.parquet"} <= files  # the embedded data
     uploaded = _everything_uploaded(space_id, tmp_path, "space")
     assert b"a-secret-behind-a-space-link" not in uploaded and b"hf_space_env_file" not in uploaded
+    (space / "prices.parquet").write_bytes(b"PAR1 not really")
+    again = deploy_space(space_id, model_id, space_dir=space, include=["prices.parquet"])
+    assert again.changed and "prices.parquet" in _remote_files(space_id, "space")
+    with pytest.raises(ValueError, match=r"pickled files \(weights.bin\)"):  # .bin: a torch pickle's name
+        deploy_space(space_id, model_id, space_dir=space, include=["weights.bin"])
 
 
 def test_unreachable_hub_fails_at_once_or_loads_from_the_cache(hub_env, models, monkeypatch, tmp_path, capsys):

@@ -305,6 +305,17 @@ def test_api_bad_file_gives_a_readable_error(served, tmp_path, name, content, me
     assert "Traceback" not in str(caught.value) and str(tmp_path) not in str(caught.value)
 
 
+def test_api_refuses_a_server_path_as_the_file(served):
+    import httpx
+
+    url, _ = served
+    # A client that names a file on the server instead of uploading one: gradio refuses it before the app.
+    payload = {"data": [{"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}, 1, None, False]}
+    event = httpx.post(f"{url}gradio_api/call/forecast", json=payload, timeout=30).json()["event_id"]
+    stream = httpx.get(f"{url}gradio_api/call/forecast/{event}", timeout=30).text
+    assert "event: error" in stream and Path("/etc/hostname").read_text().strip() not in stream, stream
+
+
 def test_api_upload_limits(served, tmp_path, monkeypatch):
     url, _ = served
     monkeypatch.setattr(guards, "MAX_UPLOAD_BYTES", 10_000)
@@ -340,9 +351,7 @@ def test_api_refuses_a_negative_price_with_the_reason(negative_model, outside):
     finally:
         demo.close()
     message = str(caught.value)  # its median is negative: refused by predict_quantiles' own check
-    assert re.match(r"the model forecasts a price of -[\d.]+: not positive; .*another asset's prices", message), (
-        message
-    )
+    assert re.match(r"the model forecasts a price of -[\d.]+: not positive; .*another asset's prices", message), message
 
 
 def test_api_refuses_a_move_beyond_any_in_training(tiny_model, outside, tmp_path):
@@ -369,18 +378,30 @@ def test_api_refuses_a_move_beyond_any_in_training(tiny_model, outside, tmp_path
 def test_api_backtest_matches_the_recorded_held_out_metrics(served, tiny_model):
     url, _ = served
     # The tiny model was trained on a DataFrame slice: its held-out period lies inside the sample.
-    note, metrics, plot = _client(url).predict(None, 1, api_name="/backtest")
+    note, metrics, plot, calibration = _client(url).predict(None, 1, api_name="/backtest")
     recorded = json.loads((tiny_model / "metrics.json").read_text())
     assert f"{recorded['models']['model']['mae']:,.2f}" in metrics
     assert f"{recorded['models']['naive_last']['mae']:,.2f}" in metrics
     assert "naive_last" in metrics and plot is not None
     test = json.loads((tiny_model / "training_args.json").read_text())["splits"]["test"]
     assert f"Held-out targets {test['start'][:10]} to {test['end'][:10]}" in note
+    # Beside the field's baselines, as `backtest.backtest` measures them over the same origins.
+    from lstm_forecaster.backtest import backtest
+    from lstm_forecaster.comparison import comparison_table
+
+    result = backtest(
+        load_model(tiny_model), load_ohlcv(sample_path()), start=test["first_origin"], end=test["last_origin"]
+    )
+    assert comparison_table(result.report["comparison"]).strip() in metrics
+    assert all(f"| {name} |" in metrics for name in ("ewma", "garch"))
+    assert calibration["visible"] and calibration["value"]["path"].endswith(".png"), calibration
 
 
 def test_api_backtest_on_a_file_over_its_own_dates(served, tiny_model):
     url, model = served
-    note, metrics, plot = _client(url).predict(gradio_client.handle_file(str(ETH_HOURLY)), 1, api_name="/backtest")
+    note, metrics, plot, calibration = _client(url).predict(
+        gradio_client.handle_file(str(ETH_HOURLY)), 1, api_name="/backtest"
+    )
     df = load_ohlcv(ETH_HOURLY)
     start = df.index[int(len(df) * 0.7)]
     assert "does not cover the model's held-out period" in note and start.strftime("%Y-%m-%d %H:%M UTC") in note
@@ -393,11 +414,11 @@ def test_api_backtest_on_a_file_over_its_own_dates(served, tiny_model):
 def _mcp(url: str, calls):
     """Open an MCP session on the app's streamable HTTP endpoint, run `calls(session)`, return its result."""
     from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
+    from mcp.client.streamable_http import streamable_http_client
 
     async def run():
         async with (
-            streamablehttp_client(f"{url}gradio_api/mcp/") as (read, write, _),
+            streamable_http_client(f"{url}gradio_api/mcp/") as (read, write, _),
             ClientSession(read, write) as session,
         ):
             await session.initialize()
@@ -561,6 +582,17 @@ def test_browser_fan_chart_table_download_warnings_and_errors(tiny_model, outsid
             if os.environ.get("UPDATE_SCREENSHOT") == "1":
                 (ROOT / "docs").mkdir(exist_ok=True)
                 shutil.copyfile(shot, ROOT / "docs" / "space.png")
+
+            # The backtest tab: metrics beside the baselines, the calibration plot.
+            page.get_by_role("tab", name="Backtest").click()
+            page.click("#backtest-button")
+            expect(page.locator("#backtest-metrics")).to_contain_text("ewma", timeout=120_000)
+            calibration = page.locator("#backtest-calibration img")
+            expect(calibration).to_have_attribute("src", re.compile(r"calibration-[0-9a-f]+\.png$"))
+            calibration.scroll_into_view_if_needed()  # loaded lazily, when in view
+            expect(calibration).to_be_visible()
+            expect(page.locator("#backtest-plot .js-plotly-plot")).to_be_visible()
+            page.get_by_role("tab", name="Forecast").click()
 
             # Another coin, hourly: warnings, and the asset picker offers it beside the training asset.
             _forecast_in_page(page, expect, ETH_HOURLY)

@@ -145,3 +145,24 @@ def test_bad_input_exits_2_with_one_line(search, storage, message, work, tmp_pat
     assert len(lines) == 1 and message in lines[0], lines
     assert "s3cret" not in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_trial_scored_on_other_points_than_the_study_stops_the_study(work, tmp_path, monkeypatch):
+    import lstm_forecaster.tuning as tuning
+
+    recipe, parameters = load_search_recipe(work / "tiny.yaml")
+    expected = tuning.validation_window(recipe, load_ohlcv(work / "btc.csv"))
+    assert expected[0] < expected[1]
+    monkeypatch.setattr(tuning, "validation_window", lambda recipe, df: ("2000-01-01T00:00:00+00:00", expected[1]))
+    with pytest.raises(RuntimeError, match="a searched field moved the split"):
+        tune(recipe, parameters, tmp_path / "out", 1, seed=0, train_best=False)
+
+
+def test_the_objective_of_a_panel_is_its_unit_free_pooled_ratio():
+    from lstm_forecaster.tuning import _baseline_score, _validation_score
+
+    panel = {"panel": True, "pooled": {"pinball_ratio": {"rolling_volatility": 0.98, "constant_quantile": 0.9}}}
+    assert _validation_score(panel) == 0.98 and _baseline_score(panel, None) == 1.0  # already a ratio
+    assert _validation_score({"panel": True, "pooled": {"mase": {"model": 1.02}}}) == 1.02
+    point = {"models": {"model": {"mae": 4.0}, "naive_last": {"mae": 5.0}}}
+    assert _validation_score(point) == 2.0 and _baseline_score(point, None) == 2.5  # pinball at 0.5 = MAE / 2

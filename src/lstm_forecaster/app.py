@@ -304,20 +304,14 @@ def _readable(error: Exception, what: str) -> str:
 
 
 def _uploaded(data_file) -> tuple[str | None, str | None]:
-    """(path, name as uploaded) of an API upload (gradio FileData), refusing paths outside gradio's upload folder."""
-    from gradio.utils import get_upload_folder
-
+    """(path, name as uploaded) of an API upload (gradio FileData; gradio refuses paths it did not receive)."""
     if not data_file:
         return None, None
     path = data_file.get("path") if isinstance(data_file, dict) else getattr(data_file, "path", None)
     if not path:
         raise ValueError("data_file must be a file uploaded with the request (gradio_client.handle_file)")
-    folder = Path(get_upload_folder()).resolve()
-    resolved = Path(path).resolve()
-    if not resolved.is_relative_to(folder):
-        raise ValueError("data_file must be a file uploaded with the request (gradio_client.handle_file)")
-    name = (data_file.get("orig_name") if isinstance(data_file, dict) else None) or resolved.name
-    return str(resolved), Path(name).name
+    name = (data_file.get("orig_name") if isinstance(data_file, dict) else None) or Path(path).name
+    return str(path), Path(name).name
 
 
 def _not_an_mcp_tool(fn):
@@ -340,7 +334,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
     -------
     gradio.Blocks
         With the API endpoints `forecast` (typed records), `forecast_json` (the same as JSON text, the MCP
-        tool `forecast`) and `backtest` (data file or None, step -> note, metrics, plot). Launch it with
+        tool `forecast`) and `backtest` (data file or None, step -> note, metrics, plot, calibration image). Launch it with
         `mcp_server=True` to serve the MCP tool.
     """
     import gradio as gr
@@ -378,6 +372,8 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
             raise gr.Error(_readable(e, "forecast"), print_exception=False) from None
         return [record for f in forecasts for record in f.records()]
 
+    # `Args:` / `Returns:` docstrings here, not NumPy style: gradio reads them into the API page and the MCP
+    # tool's description and parameter schema.
     def forecast_records(
         data_file: FileData | None = None,
         horizon: int = horizon_max,
@@ -452,18 +448,26 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         return _asset_picker(gr, service.assets(df), current, service.data_symbols(df))
 
     def run_backtest(data_file: str | None, step: float):
-        """The frozen model against the actual values, with metrics beside naive baselines."""
+        """The frozen model against the actual values, beside the naive forecasts and the field's baselines."""
         try:
-            frame, report, history, note = service.backtest(data_file)
+            run = service.backtest(data_file)
             step = min(max(int(step or 1), 1), horizon_max)
         except Exception as e:  # noqa: BLE001
             raise gr.Error(_readable(e, "backtest"), duration=None, print_exception=False) from None
+        frame = run.frame
         text = (
-            f"{note} Held-out targets {_day(frame['timestamp'].min())} to {_day(frame['timestamp'].max())}, "
+            f"{run.note} Held-out targets {_day(frame['timestamp'].min())} to {_day(frame['timestamp'].max())}, "
             f"forecast from {frame['origin'].nunique():,} origins; every metric is beside the naive forecasts "
             "on the same points."
         )
-        return text, metrics_table(report), backtest_figure(frame, history, step, units)
+        metrics = metrics_table(run.report)
+        if run.comparison:
+            metrics += (
+                "\n\n#### Beside the field's baselines (losses on log returns from the close at each origin)\n\n"
+                + run.comparison
+            )
+        calibration = gr.Image(value=str(run.calibration) if run.calibration else None, visible=bool(run.calibration))
+        return text, metrics, backtest_figure(frame, run.history, step, units), calibration
 
     with gr.Blocks(title=f"LSTM forecaster · {source}", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(header_markdown(model, info), elem_id="header")
@@ -510,13 +514,22 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
                 gr.Markdown(
                     "Rolling-origin forecasts of the frozen model on the data above (the bundled sample when none "
                     "is uploaded): over the model's held-out test period when the data covers it (recorded in its "
-                    "training_args.json; training never saw it), else over the file's own last rows. The plot "
-                    "shows the forecasts at the step chosen by the horizon control."
+                    "training_args.json; training never saw it), else over the file's own last rows; beside the "
+                    "naive forecasts and, for quantile models, the field's baselines (constant quantile, "
+                    "EWMA(0.94), GARCH(1,1)-t), with a calibration plot. The plot shows the forecasts at the step "
+                    "chosen by the horizon control."
                 )
                 backtest_button = gr.Button("Run backtest", elem_id="backtest-button")
                 backtest_note = gr.Markdown(elem_id="backtest-note")
                 backtest_metrics = gr.Markdown(elem_id="backtest-metrics")
                 backtest_plot = gr.Plot(label="Forecasts against actual values", elem_id="backtest-plot")
+                backtest_calibration = gr.Image(
+                    label="Calibration: the share of outcomes below each quantile (on the diagonal: calibrated)",
+                    type="filepath",
+                    interactive=False,
+                    visible=False,
+                    elem_id="backtest-calibration",
+                )
         button.click(
             run_view,
             inputs=[data_file, horizon, asset, drop],
@@ -530,7 +543,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         backtest_button.click(
             _not_an_mcp_tool(run_backtest),
             inputs=[data_file, horizon],
-            outputs=[backtest_note, backtest_metrics, backtest_plot],
+            outputs=[backtest_note, backtest_metrics, backtest_plot, backtest_calibration],
             api_name="backtest",
             concurrency_limit=1,
         )

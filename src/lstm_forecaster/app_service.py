@@ -30,7 +30,7 @@ BACKTEST_CACHE_SIZE = 8
 OWN_DATES_FRACTION = 0.3
 """A backtest on a file that does not cover the model's held-out period uses the file's last 30 % of rows."""
 
-CSV_FILES_KEPT = 64
+FILES_KEPT = 64
 """Forecast CSV files kept on disk for download; older ones are deleted."""
 
 SAMPLE_NAME = "the bundled BTC-USD daily sample"
@@ -141,11 +141,11 @@ class ForecastService:
         self.config = model.config
         self.quantity = "volume" if self.config.target == "volume" else "close"
         self.sample = load_ohlcv(sample_path())
-        self._backtests: dict[str, tuple[pd.DataFrame, dict, pd.Series, str]] = {}
+        self._backtests: dict[str, BacktestRun] = {}
         self._lock = threading.Lock()
-        self._csv_dir = Path(tempfile.mkdtemp(prefix="lstm-forecaster-csv-"))
-        weakref.finalize(self, shutil.rmtree, self._csv_dir, True)  # removed with the service, or at exit
-        self._csv_count = 0
+        self._files_dir = Path(tempfile.mkdtemp(prefix="lstm-forecaster-files-"))
+        weakref.finalize(self, shutil.rmtree, self._files_dir, True)  # removed with the service, or at exit
+        self._file_count = 0
 
     # data
 
@@ -229,40 +229,33 @@ class ForecastService:
         table = pd.concat([f.table() for f in forecasts], ignore_index=True)
         first = forecasts[0]
         who = re.sub(r"[^A-Za-z0-9._-]+", "-", first.symbol) if len(forecasts) == 1 and first.symbol else "forecast"
-        with self._lock:
-            self._csv_count += 1
-            folder = self._csv_dir / str(self._csv_count)
-            old = self._csv_dir / str(self._csv_count - CSV_FILES_KEPT)
-        folder.mkdir()
-        path = folder / f"{who}-{first.history.index[-1].strftime('%Y-%m-%d')}.csv"
+        path = self._new_folder() / f"{who}-{first.history.index[-1].strftime('%Y-%m-%d')}.csv"
         table.to_csv(path, index=False)
-        for stale in old.glob("*.csv") if old.is_dir() else []:
-            stale.unlink(missing_ok=True)
         return path
+
+    def _new_folder(self) -> Path:
+        """A fresh folder for a file to download; the one `FILES_KEPT` folders older is removed."""
+        with self._lock:
+            self._file_count += 1
+            folder = self._files_dir / str(self._file_count)
+            old = self._files_dir / str(self._file_count - FILES_KEPT)
+        folder.mkdir()
+        shutil.rmtree(old, ignore_errors=True)
+        return folder
 
     # backtest
 
-    def _samples_from(self, df: pd.DataFrame, start: pd.Timestamp):
-        """The samples of `df`, its features checked only in the rows a backtest from `start` reads."""
-        from .features import warmup_rows
-
-        c = self.config
-        stamps = df.index[warmup_rows(c.features) :]
-        first_read = max(int(stamps.searchsorted(start)) - c.context_length + 1, 0)
-        return self.model.samples(df, check_last=len(stamps) - first_read)
-
-    def backtest(self, path: str | None, name: str | None = None) -> tuple[pd.DataFrame, dict, pd.Series, str]:
-        """Rolling-origin forecasts of the frozen model and their metrics beside baselines.
+    def backtest(self, path: str | None, name: str | None = None) -> BacktestRun:
+        """Rolling-origin forecasts of the frozen model, its metrics beside the naive forecasts, and for a
+        quantile model its comparison with the field's baselines (`backtest.backtest`) and a calibration plot.
 
         On data that covers the model's held-out (test) period, over that period. On a file that does
-        not, over the file's own last `OWN_DATES_FRACTION` of rows, the baselines fitted on the rows before.
-
-        Returns
-        -------
-        (frame, report, history, note)
-            The backtest frame (one row per origin and step), the `evaluate_backtest` report, the real
-            series, and a note on the data and dates used.
+        not, over the file's own last `OWN_DATES_FRACTION` of rows. Baselines are fitted on the rows
+        before the first origin only.
         """
+        from .backtest import backtest
+        from .backtest_plots import plot_calibration
+        from .comparison import comparison_table
         from .evaluation import evaluate_backtest
 
         args = self.training_args
@@ -272,33 +265,71 @@ class ForecastService:
         sha = file_sha256(path) if path else file_sha256(sample_path())
         with self._lock:
             cached = self._backtests.get(sha)
-        if cached is None:
-            test, train = split_range(args, "test"), split_range(args, "train")
-            start = (_first_origin(args, "test") or test[0]) if test else None
-            if test and train and df.index[0] <= start <= df.index[-1]:
-                end, fitted_until = test[1], train[1]
-                note = f"Data: {name}, over the model's held-out period {day(start)} to {day(end)}."
-                if path:
-                    note += " The model is run, frozen, on these rows over its held-out dates."
-            else:
-                first = int(len(df) * (1 - OWN_DATES_FRACTION))
-                if first < 1:
-                    raise ValueError(f"{name} has too few rows for a backtest")
-                start, end, fitted_until = df.index[first], df.index[-1], df.index[first - 1]
-                note = (
-                    f"Data: {name}, which does not cover the model's held-out period: the frozen model is run "
-                    f"over the file's own last {100 * OWN_DATES_FRACTION:.0f} % of rows, {day(start)} to {day(end)} "
-                    f"(baselines fitted on the rows before). The model may have seen these dates in training."
-                )
-            frame = self.model.backtest(df, start=start, samples=self._samples_from(df, start))
-            frame = frame[frame["timestamp"] <= end].reset_index(drop=True)
-            if frame.empty:
-                raise ValueError(f"{name} has no complete forecast from {day(start)} to {day(end)}")
-            history = df[self.quantity]
-            report = evaluate_backtest(frame, history, fitted_until, self.config.quantiles)
-            cached = (frame, report, history, note)
-            with self._lock:
-                while len(self._backtests) >= BACKTEST_CACHE_SIZE:  # oldest first: dicts keep insertion order
-                    self._backtests.pop(next(iter(self._backtests)))
-                self._backtests[sha] = cached
-        return cached
+        if cached is not None:
+            return cached
+        test, train = split_range(args, "test"), split_range(args, "train")
+        start = (_first_origin(args, "test") or test[0]) if test else None
+        if test and train and df.index[0] <= start <= df.index[-1]:
+            last_origin = utc_timestamp(args["splits"]["test"]["last_origin"]) if _last_origin(args) else None
+            fitted_until = train[1]
+            note = f"Data: {name}, over the model's held-out period {day(start)} to {day(test[1])}."
+            if path:
+                note += " The model is run, frozen, on these rows over its held-out dates."
+        else:
+            first = int(len(df) * (1 - OWN_DATES_FRACTION))
+            if first < 1:
+                raise ValueError(f"{name} has too few rows for a backtest")
+            start, last_origin, fitted_until = df.index[first], None, df.index[first - 1]
+            note = (
+                f"Data: {name}, which does not cover the model's held-out period: the frozen model is run "
+                f"over the file's own last {100 * OWN_DATES_FRACTION:.0f} % of rows, from {day(start)} "
+                "(baselines fitted on the rows before). The model may have seen these dates in training."
+            )
+        comparison = calibration = None
+        if self.config.quantiles and self.config.target != "volume":
+            result = backtest(self.model, df, start=start, end=last_origin)
+            frame = result.frame.drop(columns="symbol")
+            comparison = comparison_table(result.report["comparison"])
+            calibration = plot_calibration(result, self._files_dir / f"calibration-{sha[:16]}.png")
+        else:
+            frame = self.model.backtest(df, start=start)
+            if last_origin is not None:
+                frame = frame[frame["origin"] <= last_origin].reset_index(drop=True)
+        if frame.empty:
+            raise ValueError(f"{name} has no complete forecast from {day(start)}")
+        history = df[self.quantity]
+        report = evaluate_backtest(frame, history, fitted_until, self.config.quantiles)
+        run = BacktestRun(frame, report, history, note, comparison, calibration)
+        with self._lock:
+            while len(self._backtests) >= BACKTEST_CACHE_SIZE:  # oldest first: dicts keep insertion order
+                dropped = self._backtests.pop(next(iter(self._backtests)))
+                if dropped.calibration is not None:
+                    dropped.calibration.unlink(missing_ok=True)
+            self._backtests[sha] = run
+        return run
+
+
+def _last_origin(training_args: dict) -> str | None:
+    entry = (training_args.get("splits") or {}).get("test") or {}
+    return entry.get("last_origin")
+
+
+@dataclass
+class BacktestRun:
+    """One backtest as the page shows it.
+
+    Args:
+        frame: One row per origin and step (`model.backtest`'s columns).
+        report: `evaluate_backtest`'s report (price-unit metrics beside the naive forecasts).
+        history: The real series.
+        note: Which data and dates, in words.
+        comparison: Markdown of the model beside the field's baselines (quantile models), else None.
+        calibration: PNG of the calibration plot (quantile models), else None.
+    """
+
+    frame: pd.DataFrame
+    report: dict
+    history: pd.Series
+    note: str
+    comparison: str | None
+    calibration: Path | None

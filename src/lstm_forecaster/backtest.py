@@ -55,6 +55,12 @@ def series_of(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {SINGLE: df}
 
 
+def _step(parts: dict[str, pd.DataFrame]) -> pd.Timedelta:
+    """The data's spacing: the median gap between rows of its longest series."""
+    index = max(parts.values(), key=len).index
+    return pd.Series(index[1:] - index[:-1]).median()
+
+
 def _periods_per_year(index: pd.DatetimeIndex) -> float:
     step = pd.Series(index[1:] - index[:-1]).median()
     return float(pd.Timedelta(days=365) / step)
@@ -218,6 +224,12 @@ def _frozen_frame(model: Any, df: pd.DataFrame, start: Any, end: Any) -> pd.Data
     frame = model.backtest(df, start=start)
     if frame.empty:
         raise ValueError(f"no origin from {start} has a full window and known targets; give an earlier --start.")
+    first = pd.Timestamp(frame["origin"].min())
+    if start is not None and first - start > _step(series_of(df)):
+        raise ValueError(
+            f"--start {start.date()} is before the data's first full window: the first origin with "
+            f"{getattr(model.config, 'context_length', '?')} rows of context (and the features' warm-up) is {first}."
+        )
     if end is not None:
         frame = frame[frame["origin"] <= end]
         if frame.empty:

@@ -28,7 +28,8 @@ Baselines
 
 Positions and splits
 --------------------
-``prices`` is a 1-D array (or a :class:`pandas.Series`) of strictly positive closes, oldest first.
+``prices`` is a 1-D array (or a :class:`pandas.Series`) of strictly positive closes, oldest first (a
+series of log returns ``r`` is passed as the prices ``np.exp(np.cumsum(np.r_[0.0, r]))``).
 ``origins`` are integer row positions into it (or timestamps when ``prices`` is a Series with a
 :class:`~pandas.DatetimeIndex`). ``train_size`` is the number of leading rows of the training split
 (or, with a Series, its last timestamp, inclusive). A baseline is fitted on returns and ``h``-step
@@ -75,7 +76,7 @@ its starting value with a half-life of about 11 rows at ``lam = 0.94``)."""
 MIN_TRAIN_POINTS = 20
 """Fewest training points (per step) any fitted quantile may rest on."""
 
-GARCH_GRID_POINTS = 128
+GARCH_GRID_POINTS = 32
 """Grid points of ``log s[o]`` at which the GARCH simulation is tabulated at fit time."""
 
 GARCH_GRID_MARGIN = math.log(10.0)

@@ -278,8 +278,10 @@ def card_data(parts: dict, *, repo_id: str | None = None):
         tags.append("probabilistic-forecasting")
     results = []
     report = held_out_report(parts["metrics"])
-    if report is not None:
-        split = report.get("split", "test")
+    metrics = parts["metrics"] if isinstance(parts["metrics"], dict) else {}
+    panel = metrics if report is None and metrics.get("panel") else None
+    if report is not None or panel is not None:
+        split = (report or panel).get("split", "test")
         dataset_type, dataset_name = _dataset_label(parts)
         hub = info["hub_dataset"] or {}
         common = {
@@ -303,18 +305,10 @@ def card_data(parts: dict, *, repo_id: str | None = None):
                     )
                 )
 
-        names = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE (%)", "mase": "MASE vs naive last value"}
-        for who, label in (("model", "model"), ("naive_last", "naive last value (baseline)")):
-            row = report["models"].get(who, {})
-            for key, metric_name in names.items():
-                if not (who == "naive_last" and key == "mase"):  # 1 by definition
-                    add(who, label, key, row.get(key), metric_name)
-        accuracy = report.get("direction", {}).get("model", {}).get("accuracy")
-        add("model", "model", "accuracy", accuracy, "direction accuracy")
-        for who, row in (report.get("quantile") or {}).items():
-            label = "model" if who == "model" else f"{who.replace('_', ' ')} (baseline)"
-            add(who, label, "pinball_loss", row.get("pinball"), "mean pinball loss")
-            add(who, label, "coverage", row.get("coverage"), "interval coverage (lowest to highest level)")
+        if panel is not None:  # a panel's per-asset errors are in each asset's units: pooled ratios only
+            _panel_results(panel, add)
+        else:
+            _series_results(report, add)
     return ModelCardData(
         library_name=LIBRARY_NAME,
         license=LICENSE,
@@ -324,6 +318,36 @@ def card_data(parts: dict, *, repo_id: str | None = None):
         model_name=repo_id or _model_name(parts),
         eval_results=results or None,
     )
+
+
+def _series_results(report: dict, add) -> None:
+    """Model-index entries of a single-series model: errors beside the naive and quantile baselines."""
+    names = {"mae": "MAE", "rmse": "RMSE", "mape": "MAPE (%)", "mase": "MASE vs naive last value"}
+    for who, label in (("model", "model"), ("naive_last", "naive last value (baseline)")):
+        row = report["models"].get(who, {})
+        for key, metric_name in names.items():
+            if not (who == "naive_last" and key == "mase"):  # 1 by definition
+                add(who, label, key, row.get(key), metric_name)
+    accuracy = report.get("direction", {}).get("model", {}).get("accuracy")
+    add("model", "model", "accuracy", accuracy, "direction accuracy")
+    for who, row in (report.get("quantile") or {}).items():
+        label = "model" if who == "model" else f"{who.replace('_', ' ')} (baseline)"
+        add(who, label, "pinball_loss", row.get("pinball"), "mean pinball loss")
+        add(who, label, "coverage", row.get("coverage"), "interval coverage (lowest to highest level)")
+
+
+def _panel_results(panel: dict, add) -> None:
+    """Model-index entries of a panel model: its pooled, unit-free figures (geometric means over assets)."""
+    pooled = panel.get("pooled") or {}
+    assets = f"pooled over {pooled.get('assets', len(panel.get('symbols', [])))} assets"
+    add("model", "model", "mase", (pooled.get("mase") or {}).get("model"), f"MASE vs naive last value, {assets}")
+    add("model", "model", "accuracy", pooled.get("direction_accuracy"), f"direction accuracy, {assets}")
+    for who, ratio in (pooled.get("pinball_ratio") or {}).items():
+        # metric_config names the baseline the model's pinball loss is divided by
+        add(who, "model", "pinball_loss_ratio", ratio, f"pinball loss over {who.replace('_', ' ')}'s, {assets}")
+    for who, coverage in (pooled.get("coverage") or {}).items():
+        label = "model" if who == "model" else f"{who.replace('_', ' ')} (baseline)"
+        add(who, label, "coverage", coverage, f"interval coverage, {assets}")
 
 
 def _model_name(parts: dict) -> str:

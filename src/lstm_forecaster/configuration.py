@@ -254,8 +254,8 @@ class LSTMForecasterConfig:
         for size in self.hidden_sizes:
             total += directions * gates * size * (size_in + size + 2)
             size_in = size * directions
-        if self.head == "attention":
-            total += size_in * (size_in + 1) + size_in  # AttentionPooling: project (weights, bias), score
+        if self.head == "attention":  # AttentionPooling: a square projection with bias, a score vector
+            total += size_in * size_in + size_in + size_in
         outputs = self.horizon * self.num_outputs
         return self.ensemble * (total + size_in * outputs + outputs)
 

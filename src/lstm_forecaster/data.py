@@ -2,7 +2,9 @@
 
 `load_ohlcv` accepts a CSV or Parquet file, a DataFrame, a `datasets.Dataset`, or a Hub dataset id,
 and returns float64 columns `open, high, low, close, volume` (those present; `close` is required) on
-a UTC `DatetimeIndex` named `timestamp`, oldest first.
+a UTC `DatetimeIndex` named `timestamp`, oldest first. Several series (a list of sources, a folder,
+a glob, or a table whose `symbol` column names several) give a panel indexed by `(symbol, timestamp)`:
+see `lstm_forecaster.panel`.
 
 Limits on what is read (a hostile file is refused before pandas parses it, in time linear in its
 header): at most `MAX_COLUMNS` columns, no name repeated, a header line of at most

@@ -237,7 +237,9 @@ def _same_model_files(api, repo_id: str, head: str, staging: Path, files: list[s
 def _stage_folder(folder: Path, selection: FolderSelection, staging: Path, repo_id: str, tag: str | None) -> None:
     """Copy the files to push into `staging`, with the card re-rendered for `repo_id` and `tag`."""
     copy_selection(folder, selection, staging)
-    (staging / CARD_NAME).write_text(render_model_card(folder, repo_id=repo_id, revision=tag), encoding="utf-8")
+    # Rendered from what is pushed, so the card shows only the plots the repo will hold.
+    card = render_model_card(staging, repo_id=repo_id, revision=tag, local_path=str(folder))
+    (staging / CARD_NAME).write_text(card, encoding="utf-8")
 
 
 def push_folder(

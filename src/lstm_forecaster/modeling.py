@@ -392,7 +392,7 @@ class LSTMForecaster(
                     check_forecast_spacing(frame.index, rows_read)
                 except ValueError as e:
                     raise ValueError(f"{symbol}: {e}") from None
-            samples = self.samples(df, need_targets=False, check_last=self.config.context_length)
+            samples = self.samples(df, need_targets=False, check_last=self._rows_forecast_reads(calibrate))
             last = samples.last_origins()
             values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(
                 -1, self.config.num_outputs
@@ -404,7 +404,7 @@ class LSTMForecaster(
             )
         else:
             check_forecast_spacing(df.index, rows_read)
-            samples = self.samples(df, check_last=self.config.context_length)  # only the rows a forecast reads
+            samples = self.samples(df, check_last=self._rows_forecast_reads(calibrate))
             values = self.forecast_origins(samples, np.array([len(samples) - 1]), calibrate=calibrate)[0, :horizon]
             step = infer_step(df.index)
             index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
@@ -445,7 +445,9 @@ class LSTMForecaster(
             origin), `actual`, `forecast` and the `q{level}` columns of quantile models; for a
             panel, a first column `symbol`.
         """
-        samples = samples if samples is not None else self.samples(load_ohlcv(df))
+        if samples is None:
+            df = load_ohlcv(df)
+            samples = self.samples(df, check_last=self._rows_read_from(df, start, calibrate))
         panel = isinstance(samples, PanelSamples)
         if origins is None:
             if panel:
@@ -479,6 +481,24 @@ class LSTMForecaster(
         else:
             frame["forecast"] = flat[:, 0]
         return frame
+
+    def _rows_forecast_reads(self, calibrate: bool | None) -> int:
+        """Feature rows a forecast from the last row reads: its window, and with calibration the windows of
+        the origins whose errors calibrate it. Only these are checked for finite features."""
+        c = self.config
+        calibrating = c.calibrates if calibrate is None else bool(calibrate) and c.calibrates
+        return c.context_length + (c.calibration_window + c.horizon if calibrating else 0)
+
+    def _rows_read_from(self, df: pd.DataFrame, start, calibrate: bool | None) -> int | None:
+        """Feature rows a backtest of one series from `start` reads (None: every row, also for a panel).
+
+        Only these are checked for finite features: a zero volume years before `start` blocks nothing.
+        """
+        if start is None or is_panel(df):
+            return None
+        stamps = df.index[warmup_rows(self.config.features) :]
+        before = self._rows_forecast_reads(calibrate) - 1  # the rows before an origin that its forecast reads
+        return len(stamps) - max(int(stamps.searchsorted(utc_timestamp(start))) - before, 0)
 
     # ----- saving and loading ----------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ SPACE_SUFFIXES = (
     ".py", ".md", ".txt", ".csv", ".json", ".yaml", ".yml", ".toml", ".css", ".js", ".html",
     ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico",
 )  # fmt: skip
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".joblib", ".ckpt", ".sav", ".npy", ".npz")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".joblib", ".ckpt", ".sav")
 SKIPPED_DIRS = ("__pycache__", ".ipynb_checkpoints", "checkpoints", "checkpoint")
 PICKLE_SNIFF_BYTES = 1 << 20  # how much of a file (or of its decompressed content) is inspected
 _MAX_ARCHIVE_MEMBERS = 1000

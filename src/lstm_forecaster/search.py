@@ -42,6 +42,8 @@ FIXED = {
     "end": "it changes the data scored",
     "train_fraction": "it moves the validation split",
     "validation_fraction": "it moves the validation split",
+    "validation_start": "it moves the validation split",
+    "test_start": "it moves the validation split",
     "target": "it changes what is scored",
     "horizon": "it changes what is scored",
     "quantiles": "it changes what is scored",

@@ -5,7 +5,9 @@ The search space is the recipe's `search:` mapping of fields to ranges or choice
 Each trial trains the recipe with the trial's values and is scored on the **validation split only**
 (`train(..., evaluate_split="validation")`): the mean pinball loss of its quantile forecasts, in price
 (or volume) units, over every validation origin and step; for a point model the pinball loss of
-level 0.5, half the MAE. Every epoch reports the validation loss of the training objective to Optuna,
+level 0.5, half the MAE. For a panel, whose assets' dollars and cents do not add up, it is
+unit-free: the geometric mean over the assets of the pinball ratio to the rolling-volatility
+baseline (point models: the pooled MASE). Every trial's points are checked to be the study's. Every epoch reports the validation loss of the training objective to Optuna,
 whose `MedianPruner` stops a trial that is worse than the median of earlier trials at the same epoch.
 A new study's first trial is the recipe as written, so the table always holds it beside the others,
 each with its ratio to the EWMA (RiskMetrics 0.94) quantiles on the same validation points.
@@ -51,6 +53,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .panel import is_panel
 from .search import Parameter, apply, base_values, load_search_recipe
 from .training import METRICS, TRAINING_ARGS, TrainingConfig, load_training_data, train
 
@@ -61,6 +64,9 @@ TABLE_MD = "trials.md"
 SUMMARY = "tuning.json"
 MODEL_DIR = "model"
 OBJECTIVE = "validation pinball loss (price units; point models: level 0.5, half the MAE)"
+PANEL_OBJECTIVE = (
+    "validation pinball ratio to rolling volatility, geometric mean over the assets (point models: pooled MASE)"
+)
 
 
 # ----- storage --------------------------------------------------------------------------------------
@@ -111,7 +117,6 @@ def ewma_pinball(recipe: TrainingConfig, df: pd.DataFrame, split_name: str = "va
     from .baselines import baseline_quantiles
     from .data import Samples
     from .metrics import pinball_loss
-    from .panel import is_panel
     from .training import chronological_split
 
     if split_name not in ("validation", "test"):
@@ -138,6 +143,24 @@ def ewma_pinball(recipe: TrainingConfig, df: pd.DataFrame, split_name: str = "va
         known &= known.all(axis=1, keepdims=True)  # the test backtest keeps complete origins only
     forecast = close[origins, None, None] * np.exp(q)
     return float(pinball_loss(close[rows[known]], forecast[known], config.quantiles))
+
+
+def validation_window(recipe: TrainingConfig, df: pd.DataFrame) -> tuple[str, str] | None:
+    """(first origin, last target timestamp) of the validation points of one series, as ISO strings.
+
+    Every trial's report must show these: a searched field that moved the split would be caught.
+    None for a panel (each asset has its own points; the cuts are the recipe's dates).
+    """
+    from .data import Samples
+    from .training import chronological_split
+
+    if is_panel(df):
+        return None
+    config = recipe.model
+    samples = Samples(df, config.features, config.target, config.context_length, config.horizon)
+    split = chronological_split(df, samples, recipe)
+    index = samples.index
+    return index[split.validation[0]].isoformat(), index[split.validation_last].isoformat()
 
 
 def _validation_score(report: dict) -> float:
@@ -182,7 +205,7 @@ def _ratio(trial, ewma: float | None) -> float | None:
     return trial.value / reference if trial.value is not None and reference else None
 
 
-def _objective(recipe, parameters, df, scratch: Path, cpu: bool, ewma: float | None):
+def _objective(recipe, parameters, df, scratch: Path, cpu: bool, ewma: float | None, window):
     import optuna
 
     def objective(trial) -> float:
@@ -214,6 +237,11 @@ def _objective(recipe, parameters, df, scratch: Path, cpu: bool, ewma: float | N
             shutil.rmtree(folder, ignore_errors=True)
         if report.get("split") != "validation":  # the test split is never a trial's score
             raise RuntimeError(f"a trial was scored on the {report.get('split')!r} split")
+        if window is not None and (report["first_origin"], report["last_timestamp"]) != window:
+            raise RuntimeError(
+                f"trial {trial.number} was scored on {report['first_origin']} to {report['last_timestamp']}, "
+                f"not on the study's validation points {window[0]} to {window[1]}: a searched field moved the split"
+            )
         score, baseline = _validation_score(report), _baseline_score(report, ewma)
         trial.set_user_attr("split", report["split"])
         trial.set_user_attr("best_epoch", args["best_epoch"])
@@ -290,6 +318,7 @@ class TuningResult:
     best_recipe: Path
     model: Path | None
     trials: pd.DataFrame
+    objective: str = OBJECTIVE
 
 
 def tune(
@@ -364,8 +393,6 @@ def tune(
         raise ValueError(f"study {study_name!r} in {redact(url)} maximizes its objective; give another --study")
 
     ewma = ewma_pinball(recipe, df, "validation")
-    from .panel import is_panel
-
     panel = is_panel(df)  # scored on the pooled ratio to the rolling-volatility baseline
     short_name = "EWMA" if ewma is not None else ("rolling volatility" if panel else "naive")
     base = base_values(recipe, parameters)
@@ -399,7 +426,7 @@ def tune(
     try:
         if trials:
             study.optimize(
-                _objective(recipe, parameters, df, scratch, cpu, ewma),
+                _objective(recipe, parameters, df, scratch, cpu, ewma, validation_window(recipe, df)),
                 n_trials=trials,
                 callbacks=[report],
                 catch=(FloatingPointError,),
@@ -409,10 +436,11 @@ def tune(
         shutil.rmtree(scratch, ignore_errors=True)
 
     table = study_table(study, parameters, ewma)
+    objective = PANEL_OBJECTIVE if panel else OBJECTIVE
     _write_text(output / TABLE_CSV, table.to_csv(index=False))
     _write_text(
         output / TABLE_MD,
-        f"Study `{study_name}`, objective: {OBJECTIVE}, lower is better; `ratio_to_baseline`: against "
+        f"Study `{study_name}`, objective: {objective}, lower is better; `ratio_to_baseline`: against "
         f"{_reference(ewma, panel)} on the same points.\n\n" + _markdown(table),
     )
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
@@ -426,14 +454,14 @@ def tune(
     best_recipe = apply(recipe, best_params)
     header = (
         f"# Best recipe of study {study_name!r} ({redact(url)}): trial {best.number} of {len(table)},\n"
-        f"# {OBJECTIVE} {best.value:.6g}. Written by `lstm-forecaster tune`; train it with\n"
+        f"# {objective} {best.value:.6g}. Written by `lstm-forecaster tune`; train it with\n"
         f"#   lstm-forecaster train --config {output / BEST_RECIPE} --output runs/NAME\n"
     )
     _write_text(output / BEST_RECIPE, header + yaml.safe_dump(best_recipe.to_dict(), sort_keys=False))
     summary = {
         "study": study_name,
         "storage": redact(url),
-        "objective": OBJECTIVE,
+        "objective": objective,
         "direction": "minimize",
         "recipe": recipe_file,
         "search": [p.describe() for p in parameters],
@@ -447,11 +475,11 @@ def tune(
         },
         "trials": {state: int((table["state"] == state).sum()) for state in sorted(set(table["state"]))},
         "best": {
+            **best.user_attrs,
             "trial": best.number,
             "value": best.value,
             "ratio_to_baseline": _ratio(best, ewma),
             "params": best_params,
-            **best.user_attrs,
         },
     }
     _write_text(output / SUMMARY, json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
@@ -467,7 +495,9 @@ def tune(
             progress=progress,
             recipe_file=str(output / BEST_RECIPE),
         )
-    return TuningResult(output, study_name, best.number, best.value, best_params, output / BEST_RECIPE, model, table)
+    return TuningResult(
+        output, study_name, best.number, best.value, best_params, output / BEST_RECIPE, model, table, objective
+    )
 
 
 def _short(value: Any) -> str:
@@ -498,7 +528,7 @@ def tune_command(args: argparse.Namespace) -> int:
         recipe_file=args.config,
     )
     print(
-        f"study {result.study_name}: {len(result.trials)} trials; best trial {result.best_number}, {OBJECTIVE} {result.best_value:.6g}"
+        f"study {result.study_name}: {len(result.trials)} trials; best trial {result.best_number}, {result.objective} {result.best_value:.6g}"
     )
     print(f"  {', '.join(f'{k}={_short(v)}' for k, v in result.best_params.items())}")
     print(f"wrote {result.output / TABLE_MD}, {result.output / TABLE_CSV}, {result.best_recipe}")
