@@ -33,11 +33,11 @@ import bars  # noqa: E402
 from lstm_forecaster.panel import is_panel  # noqa: E402
 from lstm_forecaster.training import TrainingConfig, load_recipe, load_training_data, train  # noqa: E402
 
-# name -> changes to the default recipe's `model:` mapping
+# name -> the `model:` keys set on the recipe file's (`default`: the recipe before issue 14)
 VARIANTS = {
-    "default": {},
-    "ensemble5": {"ensemble": 5},
-    "attention": {"head": "attention"},
+    "default": {"head": "last", "ensemble": 1},
+    "ensemble5": {"head": "last", "ensemble": 5},
+    "attention": {"head": "attention", "ensemble": 1},
     "attention_ensemble5": {"head": "attention", "ensemble": 5},  # attention over the same five seeds
 }
 
@@ -57,11 +57,16 @@ def variant_recipes(config: str, tuned: str | None) -> dict[str, TrainingConfig]
 def trained_folder(recipe: TrainingConfig, folder: Path, name: str) -> tuple[Path, float | None]:
     """`folder` trained from `recipe` (validation split scored), reused when it holds the same recipe."""
     args_file = folder / "training_args.json"
-    if args_file.is_file() and json.loads(args_file.read_text()).get("recipe_config") == recipe.to_dict():
+    if args_file.is_file() and _trains_alike(json.loads(args_file.read_text()).get("recipe_config"), recipe.to_dict()):
         return folder, None
     started = time.perf_counter()
     train(recipe, folder, overwrite=True, evaluate_split="validation", progress=False, recipe_file=name)
     return folder, round(time.perf_counter() - started, 1)
+
+
+def _trains_alike(recorded: dict | None, recipe: dict) -> bool:
+    """Whether a recorded recipe trains the same model as `recipe` (its description aside)."""
+    return recorded is not None and {**recorded, "description": ""} == {**recipe, "description": ""}
 
 
 def ratio_table(results: dict, steps: list[int]) -> str:
