@@ -3,7 +3,7 @@
     python benchmarks/backtest_speed.py                   # 1,000 origins, H = 7, 3 repeats
     python benchmarks/backtest_speed.py --origins 2000 --repeats 5
 
-The model is the default recipe's architecture with horizon 7, at its initial weights with the scaler
+The model is the default recipe's architecture (`configs/default.yaml`) with horizon 7, at its initial weights with the scaler
 training would fit (speed does not depend on the weights, so nothing is trained), on the bundled
 BTC-USD daily sample. Timed, each as the median of ``--repeats`` runs:
 

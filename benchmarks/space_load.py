@@ -8,7 +8,8 @@ The app (`lstm_forecaster.app.build_demo`) is served in its own process on 127.0
 serve` serves it, so the clients here do not share its interpreter. First a baseline in the same run:
 `--baseline` calls one after another from one client (each call alone on the server). Then `--calls`
 calls from `--clients` threads, each with its own `gradio_client.Client`, all started together. Every
-call must return `horizon` records with a positive forecast; the script exits 1 otherwise. It prints
+call must return steps 1..`horizon` of every asset (all the data's assets, or `--symbol`) with positive
+forecasts; the script exits 1 otherwise. It prints
 the latency of each call (p50, p95, max, from submit to result, milliseconds), the wall time and the
 throughput of the concurrent run, and the ratio of the concurrent p50 to the baseline's p50.
 """
@@ -69,17 +70,26 @@ def start_server(model: str, port: int, log: Path, timeout: float) -> subprocess
     raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
 
 
-def one_call(url: str, upload: str | None, horizon: int) -> float:
-    """Seconds of one `/forecast` call from a new client; raises when the answer is not `horizon` records."""
-    from gradio_client import Client, handle_file
+def new_client(url: str, timeout: float):
+    """A `gradio_client.Client` whose HTTP calls wait up to `timeout` seconds (a queued call waits its turn)."""
+    from gradio_client import Client
 
-    client = Client(url, verbose=False, download_files=False)
+    return Client(url, verbose=False, download_files=False, httpx_kwargs={"timeout": timeout})
+
+
+def one_call(client, upload: str | None, horizon: int, symbol: str | None) -> tuple[float, int]:
+    """(seconds, records) of one `/forecast` call; raises unless every asset has steps 1..horizon."""
+    from gradio_client import handle_file
+
     start = time.perf_counter()
-    records = client.predict(handle_file(upload) if upload else None, horizon, api_name="/forecast")
+    records = client.predict(handle_file(upload) if upload else None, horizon, symbol, api_name="/forecast")
     seconds = time.perf_counter() - start
-    if len(records) != horizon or not all(r["forecast"] > 0 for r in records):
+    steps = [r["step"] for r in records]
+    if not records or steps != list(range(1, horizon + 1)) * (len(records) // horizon):
         raise RuntimeError(f"unexpected answer: {records!r}"[:300])
-    return seconds
+    if not all(r["forecast"] > 0 for r in records):
+        raise RuntimeError(f"a forecast that is not positive: {records!r}"[:300])
+    return seconds, len(records)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -105,6 +115,7 @@ def main() -> int:
     parser.add_argument("--baseline", type=int, default=10, help="sequential calls first")
     parser.add_argument("--horizon", type=int, default=None, help="default: the model's horizon")
     parser.add_argument("--upload", default=None, help="a CSV/Parquet file sent with every call")
+    parser.add_argument("--symbol", default=None, help="the one asset to forecast (default: every asset of the data)")
     parser.add_argument("--json", default="benchmarks/results/space_load.json")
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
@@ -118,8 +129,11 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}/"
     server = start_server(args.model, port, log, args.timeout)
     try:
-        one_call(url, args.upload, args.horizon)  # warm-up: imports, first forward pass
-        baseline = [one_call(url, args.upload, args.horizon) for _ in range(args.baseline)]
+        first = new_client(url, args.timeout)
+        _, records = one_call(first, args.upload, args.horizon, args.symbol)  # warm-up: imports, first forward pass
+        baseline = [one_call(first, args.upload, args.horizon, args.symbol)[0] for _ in range(args.baseline)]
+        # Every client connects before the clock starts: the figure is the calls', not the connections'.
+        clients = [new_client(url, args.timeout) for _ in range(args.clients)]
 
         failures: list[str] = []
         lock = threading.Lock()
@@ -129,7 +143,7 @@ def main() -> int:
             if i < gate.parties:
                 gate.wait(timeout=args.timeout)
             try:
-                return one_call(url, args.upload, args.horizon)
+                return one_call(clients[i % args.clients], args.upload, args.horizon, args.symbol)[0]
             except Exception as e:  # noqa: BLE001 - every failure is counted and reported
                 with lock:
                     failures.append(f"call {i}: {type(e).__name__}: {e}"[:300])
@@ -149,6 +163,7 @@ def main() -> int:
         **meta,
         "baseline_sequential_ms": base,
         "concurrent_ms": loaded,
+        "records_per_call": records,
         "succeeded": len(ok),
         "failed": len(failures),
         "failures": failures[:10],

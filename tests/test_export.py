@@ -21,8 +21,8 @@ CONTEXT = 5  # the exporter traces the recurrent layers step by step: a short wi
 
 CASES = {
     "lstm-point-2-layers": dict(cell="lstm", hidden_size=[8, 6], num_layers=2, dropout=0.2, scaling="minmax"),
-    "gru-bidirectional-attention-quantiles": dict(
-        cell="gru", bidirectional=True, hidden_size=6, quantiles=[0.1, 0.5, 0.9], head="attention"
+    "gru-bidirectional-attention-context-quantiles": dict(
+        cell="gru", bidirectional=True, hidden_size=6, quantiles=[0.1, 0.5, 0.9], head="attention", scaling="context"
     ),
     "lstm-bidirectional-median-at-last": dict(
         cell="lstm", bidirectional=True, hidden_size=5, num_layers=2, quantiles=[0.1, 0.5, 0.9], median_at_last=True

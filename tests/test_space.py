@@ -281,6 +281,16 @@ def test_api_forecasts_every_asset_of_a_panel_or_the_one_asked_for(served, tmp_p
     ):
         client.predict(gradio_client.handle_file(str(upload)), HORIZON, "DOGEUSDT", api_name="/forecast")
 
+    # One coin with a gap in the rows it reads: the other is still forecast, the refusal named beside it.
+    header, *rows = upload.read_text().splitlines()
+    gapped = tmp_path / "gapped.csv"
+    kept = [r for r in rows if "XRPUSDT" not in r or not r.split(",")[1].startswith("2026-05-1")]
+    gapped.write_text("\n".join([header, *kept]) + "\n")
+    records = client.predict(gradio_client.handle_file(str(gapped)), HORIZON, api_name="/forecast")
+    assert {r["symbol"] for r in records} == {"ETHUSDT"}
+    refused = [w for w in records[0]["warnings"] if w["code"] == "refused"]
+    assert [w["symbol"] for w in refused] == ["XRPUSDT"] and "XRPUSDT: no forecast: " in refused[0]["message"]
+
 
 @pytest.mark.parametrize(
     ("name", "content", "message"),
@@ -525,7 +535,8 @@ def _page(url: str):
     assert external == [], f"the page tried to load from outside: {external}"
 
 
-def _forecast_in_page(page, expect, upload: Path | None = None) -> None:
+def _forecast_in_page(page, expect, upload: Path | None = None, asset: str | None = None) -> None:
+    """Upload `upload` (clearing the file before), wait for the asset picker to show `asset`, press Forecast."""
     if upload is not None:
         file_input = page.locator("#data-file input[type=file]")
         if not file_input.count():  # a file is there: clear it first
@@ -533,6 +544,8 @@ def _forecast_in_page(page, expect, upload: Path | None = None) -> None:
             expect(file_input).to_have_count(1)
         file_input.set_input_files(str(upload))
         expect(page.locator("#data-file")).to_contain_text(upload.name)
+    if asset is not None:  # the picker follows the upload: forecast once it has
+        expect(page.locator("#asset input")).to_have_value(asset)
     page.click("#forecast-button")
 
 
@@ -595,7 +608,7 @@ def test_browser_fan_chart_table_download_warnings_and_errors(tiny_model, outsid
             page.get_by_role("tab", name="Forecast").click()
 
             # Another coin, hourly: warnings, and the asset picker offers it beside the training asset.
-            _forecast_in_page(page, expect, ETH_HOURLY)
+            _forecast_in_page(page, expect, ETH_HOURLY, asset="ETH/USDT")
             notice = page.locator("#forecast-notice")
             if model_dir == tiny_model:  # trained on a named asset (BTC-USD)
                 expect(notice).to_contain_text("ETH/USDT was not in the model's training data")
@@ -603,20 +616,23 @@ def test_browser_fan_chart_table_download_warnings_and_errors(tiny_model, outsid
             expect(rows).to_have_count(horizon)
             expect(rows.first).to_contain_text("ETH/USDT")
 
-            # A file of two coins: the picker offers each; the chart and the table show the one picked.
-            _forecast_in_page(page, expect, _panel_csv(tmp_path))
-            expect(rows).to_have_count(2 * horizon)
-            picker = page.locator("#asset")
-            expect(picker).to_be_visible()
-            picker.locator("input").click()
-            page.get_by_role("option", name="XRPUSDT").click()
-            page.click("#forecast-button")
-            expect(rows).to_have_count(horizon)
-            expect(rows.first).to_contain_text("XRPUSDT")
-            expect(page.locator("#forecast-plot")).to_contain_text("XRPUSDT: Recent close")
+            # A file of two coins (120 days each, enough for the tiny model's window): the picker shows the
+            # first, offers each and every series; the chart and the table follow the choice.
+            if model_dir == tiny_model:
+                _forecast_in_page(page, expect, _panel_csv(tmp_path), asset="ETHUSDT")
+                expect(rows).to_have_count(horizon)
+                expect(rows.first).to_contain_text("ETHUSDT")
+                picker = page.locator("#asset")
+                for choice, count in (("every series in the data", 2 * horizon), ("XRPUSDT", horizon)):
+                    picker.locator("input").click()
+                    page.get_by_role("option", name=choice).click()
+                    page.click("#forecast-button")
+                    expect(rows).to_have_count(count)
+                expect(rows.first).to_contain_text("XRPUSDT")
+                expect(page.locator("#forecast-plot")).to_contain_text("XRPUSDT: Recent close")
 
             # A candle still forming: a warning; ticked, it is dropped.
-            _forecast_in_page(page, expect, forming)
+            _forecast_in_page(page, expect, forming, asset="every series in the data")
             expect(notice).to_contain_text("looks incomplete")
             page.locator("#drop-incomplete input").check()
             page.click("#forecast-button")

@@ -130,6 +130,7 @@ def test_train_ignores_the_search_key_and_choices_round_trip(work):
         (TINY["search"], "sqlite:///{tmp}/no/such/folder/study.db", "cannot open the study storage sqlite:///"),
         (TINY["search"], "postgresql://tuner:s3cret@127.0.0.1:1/optuna", "cannot open the study storage postgresql"),
         (TINY["search"], "study.db", "--storage must be a database URL"),
+        (TINY["search"], "sqlite:///{tmp}/empty.db", "no study 'tune-tiny' in sqlite:///"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(search, storage, message, work, tmp_path, capsys):
@@ -137,7 +138,8 @@ def test_bad_input_exits_2_with_one_line(search, storage, message, work, tmp_pat
     if search is not None:
         recipe["search"] = search
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(recipe))
-    argv = ["tune", "--config", str(tmp_path / "bad.yaml"), "--trials", "1", "--output", str(tmp_path / "out")]
+    trials = "0" if storage and "empty.db" in storage else "1"
+    argv = ["tune", "--config", str(tmp_path / "bad.yaml"), "--trials", trials, "--output", str(tmp_path / "out")]
     if storage:
         argv += ["--storage", storage.format(tmp=tmp_path)]
     assert main(argv) == 2
@@ -166,3 +168,19 @@ def test_the_objective_of_a_panel_is_its_unit_free_pooled_ratio():
     assert _validation_score({"panel": True, "pooled": {"mase": {"model": 1.02}}}) == 1.02
     point = {"models": {"model": {"mae": 4.0}, "naive_last": {"mae": 5.0}}}
     assert _validation_score(point) == 2.0 and _baseline_score(point, None) == 2.5  # pinball at 0.5 = MAE / 2
+
+
+def test_a_worker_that_loses_the_race_to_create_the_tables_retries(tmp_path, monkeypatch):
+    import lstm_forecaster.tuning as tuning
+
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:  # what SQLite says when another worker created the schema first
+            raise RuntimeError("(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num")
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    monkeypatch.setattr(tuning.time, "sleep", lambda seconds: None)
+    assert tuning.open_storage(f"sqlite:///{tmp_path / 'race.db'}") is not None and len(calls) == 2

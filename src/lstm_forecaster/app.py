@@ -223,6 +223,10 @@ def _data_description(data: dict) -> str:
     kind, source = data.get("kind"), data.get("source")
     if kind == "sample":
         text = "the bundled BTC-USD daily sample"
+    elif kind == "panel" and data.get("symbols"):
+        text = (
+            f"a daily panel of {len(data['symbols'])} assets ({', '.join(map(str, data['symbols']))}) from `{source}`"
+        )
     elif kind == "hub":
         text = f"the Hub dataset `{source}`" + (f" at `{data['revision']}`" if data.get("revision") else "")
     elif kind == "file" and source:
@@ -383,7 +387,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         """Forecast the next steps of OHLCV candles in price units, with quantiles and warnings.
 
         Args:
-            data_file: OHLCV candles as CSV or Parquet (columns timestamp or date, open, high, low, close, volume; a symbol column for several assets). None: the bundled BTC-USD daily sample.
+            data_file: OHLCV candles as CSV or Parquet (columns timestamp or date, open, high, low, close, volume; a symbol column for several assets). None: the bundled data (the daily panel of 8 coins for a model trained on it, else the BTC-USD daily sample).
             horizon: Steps to forecast, from 1 to the model's horizon.
             symbol: The asset to forecast, when the file holds several; None: every asset in the file.
             drop_incomplete: Drop a last candle whose volume says it is still forming.
@@ -401,7 +405,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         """Forecast the next steps of a crypto asset's price from its OHLCV candles, with quantiles and warnings.
 
         Args:
-            data_file: URL of OHLCV candles as CSV or Parquet (columns timestamp or date, open, high, low, close, volume; a symbol column for several assets). None: the bundled BTC-USD daily sample.
+            data_file: URL of OHLCV candles as CSV or Parquet (columns timestamp or date, open, high, low, close, volume; a symbol column for several assets). None: the bundled data (the daily panel of 8 coins for a model trained on it, else the BTC-USD daily sample).
             horizon: Steps to forecast, from 1 to the model's horizon.
             symbol: The asset to forecast, when the file holds several; None: every asset in the file.
             drop_incomplete: Drop a last candle whose volume says it is still forming.
@@ -445,12 +449,12 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
             df, _ = service.load_data(data_file)
         except Exception:  # noqa: BLE001 - the forecast button reports a bad file
             return gr.Dropdown()
-        return _asset_picker(gr, service.assets(df), current, service.data_symbols(df))
+        return _asset_picker(gr, service, df, current)
 
-    def run_backtest(data_file: str | None, step: float):
+    def run_backtest(data_file: str | None, step: float, symbol: str | None):
         """The frozen model against the actual values, beside the naive forecasts and the field's baselines."""
         try:
-            run = service.backtest(data_file)
+            run = service.backtest(data_file, symbol=symbol or None)
             step = min(max(int(step or 1), 1), horizon_max)
         except Exception as e:  # noqa: BLE001
             raise gr.Error(_readable(e, "backtest"), duration=None, print_exception=False) from None
@@ -475,12 +479,12 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 data_file = gr.File(
-                    label="Your OHLCV data (CSV or Parquet; leave empty for the bundled BTC-USD daily sample)",
+                    label=f"Your OHLCV data (CSV or Parquet; leave empty for {service.default_name})",
                     type="filepath",
                     elem_id="data-file",
                 )
             with gr.Column(scale=2):
-                asset = _asset_picker(gr, service.assets(service.sample), None, service.data_symbols(service.sample))
+                asset = _asset_picker(gr, service, service.default_data)
                 if horizon_max > 1:
                     horizon = gr.Slider(
                         1, horizon_max, value=horizon_max, step=1, label="Horizon (steps ahead)", elem_id="horizon"
@@ -512,8 +516,8 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
                 download = gr.DownloadButton("Download the forecast (CSV)", visible=False, elem_id="forecast-csv")
             with gr.Tab("Backtest", id="backtest"):
                 gr.Markdown(
-                    "Rolling-origin forecasts of the frozen model on the data above (the bundled sample when none "
-                    "is uploaded): over the model's held-out test period when the data covers it (recorded in its "
+                    "Rolling-origin forecasts of the frozen model on the asset picked above (of the bundled data when "
+                    "no file is uploaded): over the model's held-out test period when the data covers it (recorded in its "
                     "training_args.json; training never saw it), else over the file's own last rows; beside the "
                     "naive forecasts and, for quantile models, the field's baselines (constant quantile, "
                     "EWMA(0.94), GARCH(1,1)-t), with a calibration plot. The plot shows the forecasts at the step "
@@ -542,7 +546,7 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
         gr.api(forecast, api_name="forecast_json", concurrency_limit=8)
         backtest_button.click(
             _not_an_mcp_tool(run_backtest),
-            inputs=[data_file, horizon],
+            inputs=[data_file, horizon, asset],
             outputs=[backtest_note, backtest_metrics, backtest_plot, backtest_calibration],
             api_name="backtest",
             concurrency_limit=1,
@@ -550,10 +554,14 @@ def build_demo(model_id: str | None = None, revision: str | None = None):
     return demo
 
 
-def _asset_picker(gr, choices: list[str], current: str | None, in_data: list[str]):
-    """The asset dropdown: every series of the data (""), or one asset; hidden when there is nothing to pick."""
+def _asset_picker(gr, service: ForecastService, df: pd.DataFrame, current: str | None = None):
+    """The asset dropdown for `df`: every series of the data (""), or one asset; hidden with nothing to pick.
+
+    It keeps the `current` choice when the data holds it, else shows the data's default asset.
+    """
+    choices = service.assets(df)
     options = [("every series in the data", ""), *((c, c) for c in choices)]
-    value = current if current in choices else (in_data[0] if len(in_data) == 1 else "")
+    value = current if current in service.data_symbols(df) else (service.default_asset(df) or "")
     return gr.Dropdown(
         choices=options, value=value, label="Asset", visible=bool(choices), interactive=True, elem_id="asset"
     )

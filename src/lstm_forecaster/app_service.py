@@ -8,6 +8,7 @@ a table for the page, records for machines, a CSV file for download.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import shutil
@@ -23,6 +24,7 @@ import pandas as pd
 from . import guards
 from .data import file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
 from .modeling import LSTMForecaster
+from .panel import panel_path
 
 BACKTEST_CACHE_SIZE = 8
 """Backtests kept in memory, one per distinct data file (by sha256)."""
@@ -34,6 +36,7 @@ FILES_KEPT = 64
 """Forecast CSV files kept on disk for download; older ones are deleted."""
 
 SAMPLE_NAME = "the bundled BTC-USD daily sample"
+PANEL_NAME = "the bundled daily panel of 8 coins"
 
 
 def iso(stamp) -> str:
@@ -140,7 +143,11 @@ class ForecastService:
         self.training_args = training_args
         self.config = model.config
         self.quantity = "volume" if self.config.target == "volume" else "close"
-        self.sample = load_ohlcv(sample_path())
+        # A model trained on the bundled panel forecasts its assets by default; any other, the BTC sample.
+        panel = (training_args.get("data") or {}).get("kind") == "panel"
+        self.default_path = panel_path() if panel else sample_path()
+        self.default_name = PANEL_NAME if panel else SAMPLE_NAME
+        self.default_data = load_ohlcv(self.default_path)
         self._backtests: dict[str, BacktestRun] = {}
         self._lock = threading.Lock()
         self._files_dir = Path(tempfile.mkdtemp(prefix="lstm-forecaster-files-"))
@@ -150,12 +157,13 @@ class ForecastService:
     # data
 
     def load_data(self, path: str | None, name: str | None = None) -> tuple[pd.DataFrame, str]:
-        """The bundled sample (path None) or an uploaded CSV/Parquet; and a name for it.
+        """The bundled data (path None: the panel for a model trained on it, else the BTC sample) or an
+        uploaded CSV/Parquet; and a name for it.
 
         Error messages name the uploaded file by `name` (its name as uploaded), never the server's path.
         """
         if not path:
-            return self.sample, SAMPLE_NAME
+            return self.default_data, self.default_name
         name = name or Path(path).name
         try:
             guards.check_upload(path, name)
@@ -176,6 +184,12 @@ class ForecastService:
         """The named series of `df` (none for an unnamed single series)."""
         return [symbol for symbol, _ in guards.series_of(df) if symbol]
 
+    @staticmethod
+    def default_asset(df: pd.DataFrame) -> str | None:
+        """The asset shown first: the only series, else the longest one (of a panel)."""
+        series = guards.series_of(df)
+        return max(series, key=lambda pair: len(pair[1]))[0]
+
     def assets(self, df: pd.DataFrame | None = None) -> list[str]:
         """The asset picker's choices: the data's series first, then the other assets of training."""
         data = self.data_symbols(df) if df is not None else []
@@ -193,10 +207,13 @@ class ForecastService:
     ) -> list[Forecast]:
         """Forecast `horizon` steps after the last row of each series of `df`, or of the series `symbol` only.
 
+        Of several series, one that `predict` refuses is left out, its reason added to the others'
+        warnings (code `refused`, its symbol).
+
         Raises
         ------
         ValueError
-            When `symbol` is not in the data, and for every refusal of `predict`.
+            When `symbol` is not in the data, and for a refusal of `predict` of the only series (or of all).
         """
         series = guards.series_of(df)
         if symbol:
@@ -205,12 +222,19 @@ class ForecastService:
                 held = ", ".join(s for s, _ in series if s) or "one unnamed series"
                 raise ValueError(f"{symbol} is not in {name} (it holds {held}): upload a file with {symbol}'s candles")
             series = chosen
-        forecasts = []
+        forecasts, refused = [], []
         for s, rows in series:
             rows = rows.copy()
             if s:
                 rows.attrs["symbol"] = s
-            frame = self.model.predict(rows, horizon=horizon, drop_incomplete=drop_incomplete)
+            try:
+                frame = self.model.predict(rows, horizon=horizon, drop_incomplete=drop_incomplete)
+            except ValueError as e:
+                if len(series) == 1:
+                    raise
+                # One asset of several that cannot be forecast does not block the others: it is named.
+                refused.append(guards.warning("refused", f"{s}: no forecast: {e}", s))
+                continue
             history = rows[self.quantity]
             history = history[history.index < frame.index[0]]  # without a dropped incomplete candle
             forecasts.append(
@@ -222,6 +246,10 @@ class ForecastService:
                     warnings=list(frame.attrs.get("warnings", [])),
                 )
             )
+        if not forecasts:
+            raise ValueError(f"no asset of {name} can be forecast: " + "; ".join(w["message"] for w in refused))
+        for forecast in forecasts:
+            forecast.warnings += refused
         return forecasts
 
     def write_csv(self, forecasts: list[Forecast]) -> Path:
@@ -245,26 +273,31 @@ class ForecastService:
 
     # backtest
 
-    def backtest(self, path: str | None, name: str | None = None) -> BacktestRun:
+    def backtest(self, path: str | None, name: str | None = None, symbol: str | None = None) -> BacktestRun:
         """Rolling-origin forecasts of the frozen model, its metrics beside the naive forecasts, and for a
         quantile model its comparison with the field's baselines (`backtest.backtest`) and a calibration plot.
 
         On data that covers the model's held-out (test) period, over that period. On a file that does
         not, over the file's own last `OWN_DATES_FRACTION` of rows. Baselines are fitted on the rows
-        before the first origin only.
+        before the first origin only. Of a panel, one asset: `symbol`, else `default_asset`.
         """
         from .backtest import backtest
         from .backtest_plots import plot_calibration
         from .comparison import comparison_table
         from .evaluation import evaluate_backtest
 
-        args = self.training_args
         df, name = self.load_data(path, name)
-        if len(guards.series_of(df)) > 1:
-            raise ValueError(f"{name} holds several assets; the backtest runs on one: upload one asset's file")
-        sha = file_sha256(path) if path else file_sha256(sample_path())
+        series = dict(guards.series_of(df))
+        symbol = symbol or self.default_asset(df)
+        if symbol not in series:
+            raise ValueError(f"{symbol} is not in {name} (it holds {', '.join(s for s in series if s)})")
+        df = series[symbol]
+        if symbol:
+            name = f"{symbol} in {name}"
+        args = _asset_args(self.training_args, symbol)
+        key = f"{file_sha256(path or self.default_path)}/{symbol}"
         with self._lock:
-            cached = self._backtests.get(sha)
+            cached = self._backtests.get(key)
         if cached is not None:
             return cached
         test, train = split_range(args, "test"), split_range(args, "train")
@@ -290,7 +323,8 @@ class ForecastService:
             result = backtest(self.model, df, start=start, end=last_origin)
             frame = result.frame.drop(columns="symbol")
             comparison = comparison_table(result.report["comparison"])
-            calibration = plot_calibration(result, self._files_dir / f"calibration-{sha[:16]}.png")
+            digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+            calibration = plot_calibration(result, self._files_dir / f"calibration-{digest}.png")
         else:
             frame = self.model.backtest(df, start=start)
             if last_origin is not None:
@@ -305,8 +339,15 @@ class ForecastService:
                 dropped = self._backtests.pop(next(iter(self._backtests)))
                 if dropped.calibration is not None:
                     dropped.calibration.unlink(missing_ok=True)
-            self._backtests[sha] = run
+            self._backtests[key] = run
         return run
+
+
+def _asset_args(training_args: dict, symbol: str | None) -> dict:
+    """The training record with the splits of one asset of a panel (its own dates), when recorded."""
+    assets = (training_args.get("data") or {}).get("assets")
+    own = assets.get(symbol) if isinstance(assets, dict) and symbol else None
+    return {**training_args, "splits": own["splits"]} if isinstance(own, dict) and own.get("splits") else training_args
 
 
 def _last_origin(training_args: dict) -> str | None:

@@ -245,6 +245,16 @@ def contract(model: LSTMForecaster, opset: int = OPSET) -> str:
     elif scaler.mode == "window":
         scale_in = "every window divided by its own first row, minus 1 (`x / x[:, :1, :] - 1`)"
         scale_out = f"`(y + 1) * base`, where `base` is the window's first `{quantity}`"
+    elif scaler.mode == "context":
+        scale_in = (
+            "each window normalised from its own context, nothing fitted: "
+            "`x, sigma = Scaler.context_windows(raw_windows, closes)` (`lstm_forecaster.scaling`; "
+            "`closes` are the same rows' closes, `sigma` each window's volatility)"
+        )
+        scale_out = (
+            f"`y * sigma * sqrt(step)` for step 1 to {config.horizon} "
+            "(`Scaler.unscale_target(y, scale=context_target_scale(sigma, horizon))`)"
+        )
     else:
         scale_in = f"as `lstm_forecaster.scaling.Scaler.scale_windows` does for mode `{scaler.mode}`"
         scale_out = "`Scaler.unscale_target` (the parameters are in `scaler.json`)"
@@ -258,6 +268,12 @@ def contract(model: LSTMForecaster, opset: int = OPSET) -> str:
     if config.median_at_last:
         to_units += (
             f" The median (`q0.5`) is pinned to the last `{quantity}`: its scaled output is the scaled zero return."
+        )
+    if getattr(config, "calibrates", False):
+        to_units += (
+            f" `LSTMForecaster.predict` then recalibrates the quantiles from the model's own errors over the "
+            f"last {config.calibration_window} origins whose outcome is known (`calibration: {config.calibration}`, "
+            "`lstm_forecaster.calibration`); `model.onnx` gives the network's quantiles before that step."
         )
     if scaler.mode in ("standard", "minmax"):
         spread = "a zero `std`" if scaler.mode == "standard" else "`max == min`"

@@ -64,6 +64,8 @@ TABLE_MD = "trials.md"
 SUMMARY = "tuning.json"
 MODEL_DIR = "model"
 OBJECTIVE = "validation pinball loss (price units; point models: level 0.5, half the MAE)"
+_OPEN_ATTEMPTS = 5
+_SCHEMA_RACES = ("already exists", "UNIQUE constraint failed", "database is locked", "duplicate key")
 PANEL_OBJECTIVE = (
     "validation pinball ratio to rolling volatility, geometric mean over the assets (point models: pooled MASE)"
 )
@@ -91,14 +93,22 @@ def open_storage(url: str):
             f"--storage must be a database URL such as sqlite:///study.db or postgresql://... Got {url!r}."
         )
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    try:
-        with warnings.catch_warnings():
-            # The heartbeat (a crashed worker's trial is marked failed) is flagged experimental.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=30, grace_period=120)
-    except Exception as e:  # noqa: BLE001 - every driver, dialect and connection failure is the user's URL
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"cannot open the study storage {redact(url)}: {type(e).__name__}: {first}") from e
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                # The heartbeat (a crashed worker's trial is marked failed) is flagged experimental.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=30, grace_period=120
+                )
+        except Exception as e:  # noqa: BLE001 - every driver, dialect and connection failure is the user's URL
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            # Workers starting together on a new database race to create its tables: the loser retries.
+            if attempt + 1 < _OPEN_ATTEMPTS and any(race in first for race in _SCHEMA_RACES):
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise ValueError(f"cannot open the study storage {redact(url)}: {type(e).__name__}: {first}") from e
+    raise AssertionError("unreachable")
 
 
 # ----- the study ------------------------------------------------------------------------------------
@@ -379,6 +389,12 @@ def tune(
         storage = f"sqlite:///{(output / STORAGE_NAME).resolve()}"
     url = storage
     opened = open_storage(url)  # a bad URL fails before anything is written
+    names = optuna.study.get_all_study_names(opened)
+    if not trials and study_name not in names:
+        raise ValueError(
+            f"no study {study_name!r} in {redact(url)} (studies there: {', '.join(names) or 'none'}); "
+            "run with --trials N (N > 0) to start it"
+        )
     output.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -444,6 +460,8 @@ def tune(
         f"{_reference(ewma, panel)} on the same points.\n\n" + _markdown(table),
     )
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if table.empty:
+        raise ValueError(f"study {study_name!r} in {redact(url)} has no trials yet; run with --trials N (N > 0)")
     if not completed:
         raise ValueError(
             f"no trial of study {study_name!r} completed ({len(table)} trials: {', '.join(table['state'])}); "
