@@ -9,7 +9,9 @@ A *recipe* (`TrainingConfig`, a YAML file in `configs/`) holds the model's archi
    shuffle, under Hugging Face Accelerate (CPU, one GPU with bf16 autocast, or several processes via
    `accelerate launch`);
 4. after every epoch, estimate the validation loss, keep the best weights, stop early when it stops
-   improving, and save a resumable checkpoint (safetensors + JSON, never a pickle);
+   improving, and save a resumable checkpoint (safetensors + JSON, never a pickle); an ensemble
+   (`model.ensemble` > 1) trains its members side by side, each on its own loss, clipped gradient
+   and best epoch, so each is the network its seed would train alone;
 5. restore the best weights and read the test split once: a rolling-origin backtest scored beside
    the naive baselines (`evaluation.evaluate_backtest`);
 6. write the model folder (config, weights, scaler, training_args.json, metrics.json, plots, model
