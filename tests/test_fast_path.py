@@ -129,8 +129,11 @@ def test_panel_fast_path_drops_short_series_and_names_bad_ones():
         fast = model.predict(panel, calibrate=False)
     assert fast.index.get_level_values("symbol").unique().tolist() == ["LONG"]
     gap = pd.concat({"A": walk(400, 1), "B": walk(400, 2).drop(walk(400, 2).index[-20])}, names=["symbol", "timestamp"])
+    forecast = model.predict(load_ohlcv(gap), calibrate=False)  # B is left out with a warning (guards)
+    assert forecast.index.get_level_values("symbol").unique().tolist() == ["A"]
+    assert [w["symbol"] for w in forecast.attrs["warnings"] if w["code"] == "gap"] == ["B"]
     with pytest.raises(ValueError, match="^B: the rows a forecast reads are not evenly spaced"):
-        model.predict(load_ohlcv(gap), calibrate=False)
+        model.predict_quantiles(load_ohlcv(gap), calibrate=False)
 
 
 def test_clean_frame_is_not_normalised_again():

@@ -1,6 +1,7 @@
 """The LSTM/GRU forecaster: network, forecasts in price units, safe save/load through the Hub mixin."""
 
 import contextlib
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -65,6 +66,17 @@ class AttentionPooling(nn.Module):
         return (weights * hidden).sum(dim=1)
 
 
+def combine_members(stacked: torch.Tensor) -> torch.Tensor:
+    """An ensemble's forecast: the mean over members (first axis) of each level, sorted along levels.
+
+    The members' forecasts are linear in the target for every scaling at a given window, so the mean
+    of scaled quantiles is the mean of the quantiles in target units. Means of non-crossing levels do
+    not cross; sorting makes it hold to the last bit.
+    """
+    mean = stacked.mean(dim=0)
+    return torch.sort(mean, dim=-1).values if mean.shape[-1] > 1 else mean
+
+
 class LSTMForecaster(
     nn.Module,
     PyTorchModelHubMixin,
@@ -89,6 +101,12 @@ class LSTMForecaster(
     def __init__(self, config: LSTMForecasterConfig):
         super().__init__()
         self.config = config
+        self._scaler: Scaler | None = None
+        if config.ensemble > 1:
+            # An ensemble holds its members' networks (state_dict keys `members.K.*`) and nothing else.
+            member = dataclasses.replace(config, ensemble=1)
+            self.members = nn.ModuleList(LSTMForecaster(member) for _ in range(config.ensemble))
+            return
         rnn_class = nn.LSTM if config.cell == "lstm" else nn.GRU
         directions = 2 if config.bidirectional else 1
         self.rnn = nn.ModuleList()
@@ -105,7 +123,11 @@ class LSTMForecaster(
             # The standardized quantiles (or mean) of the training targets, per step: with a zero
             # head the model forecasts exactly sigma x sqrt(step) x baseline (see `_around_baseline`).
             self.register_buffer("baseline", torch.zeros(config.horizon, config.num_outputs))
-        self._scaler: Scaler | None = None
+
+    @property
+    def networks(self) -> list["LSTMForecaster"]:
+        """The member networks of an ensemble, or `[self]` for a single network."""
+        return list(self.members) if self.config.ensemble > 1 else [self]
 
     @property
     def scaler(self) -> Scaler | None:
@@ -115,12 +137,15 @@ class LSTMForecaster(
     @scaler.setter
     def scaler(self, scaler: Scaler | None) -> None:
         self._scaler = scaler
-        if scaler is not None and self.config.median_at_last and self.config.scaling != "context":
+        if self.config.ensemble > 1:
+            for member in self.members:
+                member.scaler = scaler
+        elif scaler is not None and self.config.median_at_last and self.config.scaling != "context":
             zero = scaler.scale_target(np.zeros(self.config.horizon))
             self.anchor.copy_(torch.from_numpy(zero))
 
-    def forward(self, x: torch.Tensor, all_steps: bool = False) -> torch.Tensor:
-        """Map scaled windows to scaled forecasts.
+    def forward(self, x: torch.Tensor, all_steps: bool = False, members: bool = False) -> torch.Tensor:
+        """Map scaled windows to scaled forecasts (an ensemble's: its members' combined, `combine_members`).
 
         Parameters
         ----------
@@ -128,13 +153,20 @@ class LSTMForecaster(
             (batch, context_length, features) scaled windows.
         all_steps : bool
             If True, apply the head at every time step of a one-directional network.
+        members : bool
+            For an ensemble: every member's forecasts, stacked on a first axis, not combined (training
+            fits each member on its own loss).
 
         Returns
         -------
         torch.Tensor
             (batch, horizon, outputs), or (batch, context_length, horizon, outputs) with `all_steps`;
-            outputs is 1, or the number of quantile levels (increasing along the last axis).
+            outputs is 1, or the number of quantile levels (increasing along the last axis). With
+            `members`, a first axis of `config.ensemble` members.
         """
+        if self.config.ensemble > 1:
+            stacked = torch.stack([member(x, all_steps) for member in self.members])
+            return stacked if members else combine_members(stacked)
         hidden = x
         last = None
         for i, layer in enumerate(self.rnn):
