@@ -1064,6 +1064,11 @@ def train(
             plotted = (None, frame, history_series)
         report = {"split": evaluate_split, **report}
         report.update(model_extras(model, frame, raw_frame, kept if baseline_val is not None else None))
+        report.update(
+            field_comparison(
+                model, frame, df, split if isinstance(split, PanelSplit) else index[split.train_last], report
+            )
+        )
 
         # 6. the model folder, written whole then renamed
         training_args = {
@@ -1493,6 +1498,7 @@ def evaluate_model(
         full, report, (_, frame, history) = _evaluate_panel(model, df, samples, split, "test")
         raw = model.backtest(df, samples=samples, origins=split.test, calibrate=False)
         report = {"split": "test", **report, **model_extras(model, full, raw, training_args.get("kept"))}
+        report.update(field_comparison(model, full, df, split, report))
         return HeldOutEvaluation(report, frame, history, model)
     splits = training_args["splits"]
     try:
@@ -1515,6 +1521,7 @@ def evaluate_model(
     report = {"split": "test", **evaluate_backtest(frame, history, train_end, model.config.quantiles)}
     raw = model.backtest(df, start=first_origin, calibrate=False)
     report.update(model_extras(model, frame, raw, training_args.get("kept")))
+    report.update(field_comparison(model, frame, df, train_end, report))
     return HeldOutEvaluation(report, frame, history, model)
 
 
@@ -1527,6 +1534,22 @@ def model_extras(model: LSTMForecaster, frame: pd.DataFrame, raw_frame: pd.DataF
     if model.config.calibrates:
         out["calibration"] = calibration_report(raw_frame, frame, model.config)
     return out
+
+
+def field_comparison(
+    model: LSTMForecaster, frame: pd.DataFrame, df: pd.DataFrame, train_end: PanelSplit | pd.Timestamp, report: dict
+) -> dict:
+    """`metrics.json`'s comparison of the evaluated split with the field's baselines (naive, constant
+    quantile, EWMA(0.94), GARCH(1,1)-t), each fitted on the training rows only: `backtest.held_out_comparison`.
+
+    `train_end` is the last training timestamp, or a panel's split (its training rows: those before
+    `validation_start`, in every asset); of a panel, the assets `report` scored are compared.
+    """
+    from .backtest import held_out_comparison
+
+    if isinstance(train_end, PanelSplit):
+        train_end = pd.Timestamp(train_end.validation_start) - pd.Timedelta(1, "ns")
+    return held_out_comparison(model.config, frame, df, train_end, symbols=report.get("symbols"))
 
 
 def write_evaluation_folder(output: str | Path, frame, history, report: dict, title: str, target: str) -> Path:
