@@ -1547,8 +1547,14 @@ def field_comparison(
     """
     from .backtest import held_out_comparison
 
-    if isinstance(train_end, PanelSplit):
-        train_end = pd.Timestamp(train_end.validation_start) - pd.Timedelta(1, "ns")
+    if isinstance(train_end, PanelSplit):  # the latest row before validation_start, of any asset
+        stamps = df.index.get_level_values("timestamp")
+        before = stamps[stamps < train_end.validation_start]
+        if before.empty:
+            return {
+                "comparison_skipped": f"no training row before {train_end.validation_start} to fit the baselines on"
+            }
+        train_end = before.max()
     return held_out_comparison(model.config, frame, df, train_end, symbols=report.get("symbols"))
 
 
