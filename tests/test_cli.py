@@ -111,7 +111,11 @@ def test_epochs_and_seed_overrides(work, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"wrote {out}" in printed
     # The held-out table, with the field's baselines beside the model, printed once.
-    assert printed.count("Held-out rolling-origin evaluation") == 1 and printed.count("Beside the field's baselines") == 1 and "| garch |" in printed
+    assert (
+        printed.count("Held-out rolling-origin evaluation") == 1
+        and printed.count("Beside the field's baselines") == 1
+        and "| garch |" in printed
+    )
 
 
 def _bad_inputs(work: Path, model_dir: Path) -> dict[str, tuple[list[str], str]]:

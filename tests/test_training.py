@@ -379,6 +379,12 @@ def test_metrics_hold_the_test_split_beside_the_field_baselines(trained, df):
     assert "pinball_loss_ratio" not in {r.metric_type for r in old_results}
 
 
+def test_a_run_that_scores_only_itself_fits_no_baselines(df, tmp_path):
+    out = train(tiny(epochs=1), tmp_path / "trial", data=df, progress=False, compare_baselines=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "comparison" not in metrics and "comparison_skipped" not in metrics and "quantile" in metrics
+
+
 def test_volume_and_point_models_say_why_they_are_not_compared(df):
     from lstm_forecaster.backtest import held_out_comparison
     from lstm_forecaster.configuration import LSTMForecasterConfig

@@ -832,6 +832,7 @@ def train(
     evaluate_split: str = "test",
     recipe_file: str | None = None,
     on_epoch=None,
+    compare_baselines: bool = True,
 ) -> Path:
     """Train a recipe and write a complete model folder.
 
@@ -865,6 +866,10 @@ def train(
         Called on every process after each epoch with that epoch's `history` entry (`epoch`,
         `train_loss`, `val_loss`, ...); an exception it raises stops training and propagates (the
         tuner reports the validation loss to Optuna here and prunes a bad trial).
+    compare_baselines : bool
+        Set the evaluated split beside the field's baselines (`metrics.json`'s `comparison`, GARCH fits
+        included); the tuner's trials and the walk-forward's refits, which score only their own figures,
+        turn it off.
 
     Returns
     -------
@@ -1064,11 +1069,12 @@ def train(
             plotted = (None, frame, history_series)
         report = {"split": evaluate_split, **report}
         report.update(model_extras(model, frame, raw_frame, kept if baseline_val is not None else None))
-        report.update(
-            field_comparison(
-                model, frame, df, split if isinstance(split, PanelSplit) else index[split.train_last], report
+        if compare_baselines:
+            report.update(
+                field_comparison(
+                    model, frame, df, split if isinstance(split, PanelSplit) else index[split.train_last], report
+                )
             )
-        )
 
         # 6. the model folder, written whole then renamed
         training_args = {
