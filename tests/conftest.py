@@ -1,5 +1,12 @@
-import pytest
-import torch
+import os
+
+# Nothing in the tests leaves the machine, whether pytest is started by `make test` (which sets these
+# too) or by hand: no usage telemetry from huggingface_hub or gradio. Set before either is imported.
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 pytest_plugins = ["conftest_hub"]
 
@@ -20,8 +27,10 @@ def no_agent_registry_download():
     huggingface.co on the first request of a process (and from every thread that races it there).
     Tests never leave the machine (test_space.py refuses and records any such lookup): start the
     session with the registry huggingface_hub itself falls back to when the Hub is unreachable."""
+    from huggingface_hub import constants
     from huggingface_hub.utils import _detect_agent
 
+    constants.HF_HUB_DISABLE_TELEMETRY = True
     if hasattr(_detect_agent, "_registry") and hasattr(_detect_agent, "_EMPTY_REGISTRY"):
         _detect_agent._registry = _detect_agent._EMPTY_REGISTRY
     yield

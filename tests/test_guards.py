@@ -178,3 +178,18 @@ def test_panels_are_checked_per_series(model, sample):
     assert [(w["code"], w["symbol"]) for w in warnings] == [("incomplete_candle", "ETH-USD"), ("zero_shot", "ETH-USD")]
     trimmed, warnings = guards.before_forecast(model, panel, drop_incomplete=True)
     assert len(trimmed.loc["ETH-USD"]) == len(eth) - 1 and len(trimmed.loc["BTC-USD"]) == len(btc)
+
+
+def test_a_gap_in_one_series_of_a_panel_leaves_it_out_with_a_warning(model, sample):
+    """One asset's missing candles (the Binance exports miss days in 2026) must not block the others."""
+    btc = sample[sample.index < "2022-06-01"].iloc[-200:]
+    eth = btc.drop(index=btc.index[-5])  # a missing day among the rows a forecast reads
+    panel = pd.concat({"BTC-USD": btc, "ETH-USD": eth}, names=["symbol", "timestamp"])
+    forecast = model.predict(panel)
+    assert forecast.index.get_level_values("symbol").unique().tolist() == ["BTC-USD"]
+    gaps = [w for w in forecast.attrs["warnings"] if w["code"] == "gap"]
+    assert [w["symbol"] for w in gaps] == ["ETH-USD"] and "not evenly spaced" in gaps[0]["message"]
+    with pytest.raises(ValueError, match="no series can be forecast: BTC-USD: the rows a forecast reads"):
+        model.predict(pd.concat({"BTC-USD": eth, "ETH-USD": eth}, names=["symbol", "timestamp"]))
+    with pytest.raises(ValueError, match="not evenly spaced"):
+        model.predict(eth)

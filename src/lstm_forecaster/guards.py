@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import infer_step
+from .data import check_forecast_spacing, infer_step
+from .features import warmup_rows
 
 INCOMPLETE_FRACTION = 0.1
 """A last candle whose volume is below this fraction of the median of the `INCOMPLETE_LOOKBACK` before it
@@ -196,7 +197,17 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
     warnings: list[dict] = []
     dropped = []
     trained_symbols = _trained_symbols(profile)
-    for symbol, rows in series_of(df):
+    series = series_of(df)
+    gapped = _series_with_gaps(model, series) if len(series) > 1 else {}
+    if gapped and len(gapped) == len(series):
+        raise ValueError(f"no series can be forecast: {'; '.join(f'{s}: {e}' for s, e in gapped.items())}")
+    for symbol, error in gapped.items():
+        warnings.append(warning("gap", f"{symbol} is not forecast: {error}", symbol))
+    if gapped:
+        df = df.drop(index=list(gapped), level="symbol")
+    for symbol, rows in series:
+        if symbol in gapped:
+            continue
         incomplete = incomplete_last_candle(rows)
         if incomplete and drop_incomplete:
             dropped.append((symbol, rows.index[-1]))
@@ -249,6 +260,23 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
     if dropped:
         df = _drop_rows(df, dropped)
     return df, warnings
+
+
+def _series_with_gaps(model, series: list[tuple[str | None, pd.DataFrame]]) -> dict[str, str]:
+    """The series of a panel whose rows a forecast reads are not evenly spaced, with the reason.
+
+    One asset's missing candles must not block every other asset's forecast: such a series is left
+    out of the forecast with a warning (a single series, or a panel where every series has a gap,
+    is an error, as `check_forecast_spacing` says).
+    """
+    rows_read = warmup_rows(model.config.features) + model.config.context_length
+    gapped = {}
+    for symbol, rows in series:
+        try:
+            check_forecast_spacing(rows.index, rows_read)
+        except ValueError as e:
+            gapped[symbol] = str(e)
+    return gapped
 
 
 def _drop_rows(df: pd.DataFrame, rows: list[tuple[str | None, pd.Timestamp]]) -> pd.DataFrame:
