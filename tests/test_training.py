@@ -470,13 +470,27 @@ def test_existing_output_needs_overwrite_and_failures_leave_nothing(df, trained,
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_two_process_accelerate_run(df, tmp_path):
+PANEL_DATA = ROOT / "tests" / "data" / "panel"
+PANEL_TINY = {
+    **TINY,
+    "name": "tiny-panel",
+    "model": {**TINY["model"], "features": ["log_return", "log_range"], "scaling": "context"},
+    "validation_start": "2026-03-20",
+    "test_start": "2026-04-20",
+}
+
+
+@pytest.mark.parametrize("kind", ["series", "panel"])
+def test_two_process_accelerate_run(df, tmp_path, kind):
     # `--multi_gpu` picks Accelerate's torchrun launcher; our `--cpu` makes both processes use gloo
     # on the CPU. (`accelerate launch --cpu --num_processes 2` needs MPI and otherwise runs one process.)
-    csv = tmp_path / "data.csv"
-    df.to_csv(csv)
+    if kind == "panel":  # the same command on a folder of raw exports: one global model over the panel
+        csv, data = PANEL_DATA, load_ohlcv(PANEL_DATA)
+    else:
+        csv, data = tmp_path / "data.csv", df
+        df.to_csv(csv)
     recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(json.dumps(TINY))  # JSON is YAML
+    recipe.write_text(json.dumps(PANEL_TINY if kind == "panel" else TINY))  # JSON is YAML
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -493,5 +507,9 @@ def test_two_process_accelerate_run(df, tmp_path):
     args = json.loads((folder / "training_args.json").read_text())
     assert args["num_processes"] == 2 and args["epochs_run"] == 2
     model = LSTMForecaster.from_pretrained(str(folder))
-    assert np.isfinite(model.predict(df).to_numpy()).all()
+    if kind == "panel":
+        assert json.loads((folder / "metrics.json").read_text())["panel"]  # scored per asset and pooled
+        data = data.drop(index="LTCUSDT", level="symbol")  # its rows end in 2025: the others' last rows are forecast
+        data = data[data.index.get_level_values("timestamp") < pd.Timestamp("2026-03-01", tz="UTC")]
+    assert np.isfinite(model.predict(data, calibrate=False).to_numpy()).all()
     assert json.loads((folder / "metrics.json").read_text())["split"] == "test"

@@ -1,6 +1,6 @@
 """lstm-forecaster: LSTM/GRU forecasters for OHLCV market data, published and versioned on the Hugging Face Hub."""
 
-__version__ = "0.2.1"
+__version__ = "0.2.2"
 
 from .configuration import LSTMForecasterConfig  # noqa: E402
 from .data import load_ohlcv, sample_path  # noqa: E402

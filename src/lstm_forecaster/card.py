@@ -470,6 +470,10 @@ def _training_rows(training_args: dict, config: LSTMForecasterConfig) -> list[tu
         ("outputs", f"quantiles {_fmt(config.quantiles)}" if config.quantiles else "one point forecast per step"),
         ("scaling", _SCALINGS[config.scaling]),
     ]
+    if config.ensemble > 1:
+        rows.append(
+            ("ensemble", f"{config.ensemble} members (seeds seed to seed + {config.ensemble - 1}), quantiles averaged")
+        )
     return rows + _plain_rows(training_args, lambda key: not _is_run_key(key))
 
 
@@ -548,8 +552,9 @@ def card_context(parts: dict, *, repo_id: str | None = None, revision: str | Non
     cell = f"{'bidirectional ' if config.bidirectional else ''}{config.cell.upper()}"
     steps = f"{config.horizon} {noun}{'s' if config.horizon > 1 else ''}"
     kind = f"quantile forecasts ({_fmt(config.quantiles)})" if config.quantiles else "point forecasts"
+    members = f"An ensemble of {config.ensemble} {config.num_layers}-layer {cell}s" if config.ensemble > 1 else None
     summary = (
-        f"A {config.num_layers}-layer {cell} that forecasts {_TARGETS[config.target].split(',')[0]} "
+        (members or f"A {config.num_layers}-layer {cell}") + f" that forecasts {_TARGETS[config.target].split(',')[0]} "
         f"{steps} ahead from the last {config.context_length} {adjective + ' ' if adjective else ''}candles, "
         f"as {kind} in price units"
         + (f", trained on {data_name}" if data_name else "")

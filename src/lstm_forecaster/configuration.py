@@ -10,7 +10,8 @@ refused beyond them with one line):
 `MAX_HORIZON`              1,000 steps forecast at once
 `MAX_QUANTILES`            99 quantile levels
 `MAX_FEATURES`             256 input features
-`MAX_PARAMETERS`           50 million weights (200 MB of float32) in all
+`MAX_ENSEMBLE`             32 members of an ensemble
+`MAX_PARAMETERS`           50 million weights (200 MB of float32) in all, every member counted
 `MAX_CONFIG_BYTES`         1 MB for `config.json`, checked before it is parsed
 `MAX_CONFIG_DEPTH`         3 levels of JSON nesting (an object of lists of numbers)
 =========================  ==========================================================
@@ -43,6 +44,7 @@ MAX_CONTEXT_LENGTH = 10_000
 MAX_HORIZON = 1000
 MAX_QUANTILES = 99
 MAX_FEATURES = 256
+MAX_ENSEMBLE = 32
 MAX_PARAMETERS = 50_000_000
 MAX_CONFIG_BYTES = 1_000_000
 MAX_CONFIG_DEPTH = 3
@@ -69,6 +71,7 @@ ADDED_KEYS: dict[str, tuple[str, object]] = {
     # Calibration at predict time (0.2.1); older folders forecast without it.
     "calibration": ("0.2.1", "none"),
     "calibration_window": ("0.2.1", 250),
+    "ensemble": ("0.2.2", 1),  # ensembles of seeds arrived in 0.2.2; older folders hold one network
 }
 
 
@@ -118,6 +121,11 @@ class LSTMForecasterConfig:
         head: What the output layer reads: `last`, the final state of the last recurrent layer (of
             each direction), or `attention`, a learned additive-attention average of that layer's
             outputs over every step of the window.
+        ensemble: Number of member networks (1: a single network). Members are trained from seeds
+            `seed`, `seed + 1`, ... on the same batches and saved together in one `model.safetensors`
+            (keys `members.K.*`); a forecast averages the members' quantiles level by level (in
+            target units, before calibration), then sorts them so the levels never cross. At most
+            `MAX_ENSEMBLE`.
         package_version: Version of `lstm-forecaster` that wrote the config.
     """
 
@@ -136,6 +144,7 @@ class LSTMForecasterConfig:
     head: str = "last"
     calibration: str = "conformal"
     calibration_window: int = 250
+    ensemble: int = 1
     package_version: str = __version__
 
     def __post_init__(self) -> None:
@@ -165,6 +174,13 @@ class LSTMForecasterConfig:
                 raise ValueError(f"{name} must be a positive integer. Got {value!r}.")
             if value > _LIMITS[name]:
                 raise ValueError(f"{name} must be at most {_LIMITS[name]:,}. Got {value:,}.")
+        if isinstance(self.ensemble, bool) or not isinstance(self.ensemble, int) or self.ensemble < 1:
+            raise ValueError(
+                f"ensemble must be a whole number of members from 1 (a single network) to {MAX_ENSEMBLE}. "
+                f"Got {self.ensemble!r}."
+            )
+        if self.ensemble > MAX_ENSEMBLE:
+            raise ValueError(f"ensemble must be at most {MAX_ENSEMBLE} members. Got {self.ensemble:,}.")
         sizes = self.hidden_size if isinstance(self.hidden_size, (list, tuple)) else [self.hidden_size]
         if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
             raise ValueError(f"hidden_size must be a positive integer or a list of them. Got {self.hidden_size!r}.")
@@ -231,7 +247,7 @@ class LSTMForecasterConfig:
 
     @property
     def num_parameters(self) -> int:
-        """Number of weights the network will have, computed without allocating it."""
+        """Number of weights the network (every member of an ensemble) will have, computed without allocating it."""
         gates = 4 if self.cell == "lstm" else 3
         directions = 2 if self.bidirectional else 1
         total, size_in = 0, len(self.features)
@@ -241,7 +257,7 @@ class LSTMForecasterConfig:
         if self.head == "attention":  # AttentionPooling: a square projection with bias, a score vector
             total += size_in * size_in + size_in + size_in
         outputs = self.horizon * self.num_outputs
-        return total + size_in * outputs + outputs
+        return self.ensemble * (total + size_in * outputs + outputs)
 
     @property
     def calibrates(self) -> bool:

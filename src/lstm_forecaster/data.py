@@ -81,6 +81,8 @@ def load_ohlcv(source, *, revision: str | None = None, split: str = "train") -> 
     """
     from .panel import is_panel_source, load_panel, panel_from_table
 
+    if is_clean_ohlcv(source):
+        return source.copy(deep=False)  # already what this function returns: not normalised again
     if is_panel_source(source):
         return load_panel(source, revision=revision, split=split)
     raw = _read(source, revision=revision, split=split)
@@ -91,6 +93,57 @@ def load_ohlcv(source, *, revision: str | None = None, split: str = "train") -> 
     if symbol is not None and raw[symbol].notna().any():
         df.attrs["symbol"] = str(raw[symbol].dropna().iloc[0])  # a one-asset file names its asset (guards.py)
     return df
+
+
+CLEAN_MARK = "lstm_forecaster_clean"
+"""`attrs` key `load_panel` sets on the panels it returns (a panel's frequencies are checked once, there)."""
+
+
+def is_clean_ohlcv(df) -> bool:
+    """Whether `df` is already a frame `load_ohlcv` returns, by a cheap check (no copy, no parsing).
+
+    A single series: float64 columns, an ordered subset of `open, high, low, close, volume` with
+    `close`, indexed by a strictly increasing UTC `DatetimeIndex` named `timestamp`, with positive
+    prices, non-negative volume, no NaN and no high below its low. A panel: the same per series, under
+    a `(symbol, timestamp)` index with each symbol's rows together and oldest first, and marked by
+    `load_panel` (`CLEAN_MARK`). Anything else is normalised as usual.
+    """
+    if not isinstance(df, pd.DataFrame):
+        return False
+    columns = list(df.columns)
+    if "close" not in columns or columns != [c for c in OHLCV if c in columns]:
+        return False
+    if any(dtype != np.float64 for dtype in df.dtypes):
+        return False
+    index = df.index
+    if isinstance(index, pd.MultiIndex):
+        if tuple(index.names) != ("symbol", "timestamp") or not df.attrs.get(CLEAN_MARK):
+            return False
+        stamps = index.levels[1]
+        if not isinstance(stamps, pd.DatetimeIndex) or str(stamps.tz) != "UTC":
+            return False
+        codes = index.codes[0]
+        same = codes[1:] == codes[:-1]
+        ordered = bool((codes[1:] >= codes[:-1]).all())  # each symbol's rows together (levels in panel order)
+        if not ordered and (~same).sum() + 1 != len(np.unique(codes)):  # a symbol's rows are not together
+            return False
+        steps = np.diff(index.get_level_values(1).asi8)
+        if not (steps[same] > 0).all():
+            return False
+    else:
+        if not isinstance(index, pd.DatetimeIndex) or index.name != "timestamp" or str(index.tz) != "UTC":
+            return False
+        if not (index.is_monotonic_increasing and index.is_unique):
+            return False
+    values = df.to_numpy()
+    if np.isnan(values).any():
+        return False
+    prices = [i for i, c in enumerate(columns) if c != "volume"]
+    if (values[:, prices] <= 0).any() or ("volume" in columns and (values[:, columns.index("volume")] < 0).any()):
+        return False
+    if "high" in columns and "low" in columns:
+        return not (values[:, columns.index("high")] < values[:, columns.index("low")]).any()
+    return True
 
 
 def _read(source, *, revision: str | None, split: str) -> pd.DataFrame:
@@ -402,17 +455,17 @@ def check_length(df: pd.DataFrame, needed: int, what: str) -> None:
         raise ValueError(f"too few rows: {len(df)} given, {what} needs at least {needed}")
 
 
-def check_forecast_spacing(index: pd.DatetimeIndex, rows: int) -> None:
+def check_forecast_spacing(index: pd.DatetimeIndex, rows: int, step: pd.Timedelta | None = None) -> None:
     """Raise `ValueError` naming the gap when the last `rows` timestamps are not evenly spaced.
 
     A forecast reads the last `rows` rows (the features' warm-up plus `context_length`) as if they
     were consecutive steps of the data's frequency (`infer_step`): a missing month, or one intraday
     row after daily ones, would shift the forecast's inputs and stamp it at a wrong date.
     """
-    step = infer_step(index)
+    step = infer_step(index) if step is None else step
     recent = index[-rows:] if 0 < rows < len(index) else index
-    diffs = recent[1:] - recent[:-1]
-    bad = np.flatnonzero(diffs != step)
+    stamps = stamp_values(recent)
+    bad = np.flatnonzero((stamps[1:] - stamps[:-1]) != step.to_timedelta64())
     if bad.size:
         i = int(bad[-1])
         before, after = recent[i], recent[i + 1]
@@ -451,10 +504,50 @@ def check_forecast_values(values: np.ndarray, central: np.ndarray, target: str) 
 
 def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
     """The data's own frequency: the most common spacing between the last (up to 200) timestamps."""
-    if len(index) < 2:
+    return step_of(stamp_values(index))
+
+
+def series_steps(stamps: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """`step_of` of every series `stamps[starts[i]:ends[i]]` of a stacked array, vectorized where a
+    series' last (up to 201) steps are all equal (`timedelta64` values)."""
+    lengths = ends - starts
+    if not len(lengths) or lengths.max() < 2:
+        return np.full(len(lengths), np.timedelta64("NaT"))
+    span = np.arange(-min(201, int(lengths.max())), 0)
+    take = np.maximum(ends[:, None] + span, starts[:, None])
+    gaps = np.diff(stamps[take], axis=1)
+    real = np.diff(take, axis=1) > 0
+    regular = ((gaps == gaps[:, -1:]) | ~real).all(axis=1) & (lengths >= 2)
+    steps = gaps[:, -1].copy()
+    for i in np.flatnonzero(~regular):
+        steps[i] = step_of(stamps[starts[i] : ends[i]]).to_timedelta64()
+    return steps
+
+
+def stamp_values(index: pd.DatetimeIndex) -> np.ndarray:
+    """The timestamps of a `DatetimeIndex` as naive UTC `datetime64` values (a view, no copy)."""
+    return index.asi8.view(f"datetime64[{index.unit}]")
+
+
+def step_of(stamps: np.ndarray) -> pd.Timedelta:
+    """`infer_step` of `datetime64` values (naive UTC), oldest first."""
+    if len(stamps) < 2:
         raise ValueError("need at least 2 timestamps to infer the data's frequency")
-    diffs = pd.Series(index[-201:]).diff().dropna()
-    return pd.Timedelta(diffs.mode().iloc[0])
+    stamps = stamps[-201:]
+    gaps = stamps[1:] - stamps[:-1]
+    if (gaps == gaps[-1]).all():
+        return pd.Timedelta(gaps[-1])
+    steps, counts = np.unique(gaps, return_counts=True)
+    return pd.Timedelta(steps[np.argmax(counts)])  # the shortest of the most common spacings
+
+
+def future_targets(base: np.ndarray, horizon: int, target: str) -> np.ndarray:
+    """(..., rows, horizon) targets of each row of `base` (rows along the last axis); NaN beyond the data."""
+    n = base.shape[-1]
+    ahead = np.full((*base.shape, horizon), np.nan)
+    for k in range(1, horizon + 1):
+        ahead[..., : n - k, k - 1] = base[..., k:]
+    return np.log(ahead / base[..., None]) if target == "log_return" else ahead
 
 
 def sliding_windows(values: np.ndarray, length: int) -> np.ndarray:
@@ -486,6 +579,10 @@ class Samples:
     check_last : int, optional
         Check only the last `check_last` rows of features for finite values (a forecast reads no
         other); default: every row.
+    last_rows : int, optional
+        Compute over the last `last_rows` rows of `df` only (`LSTMForecaster.rows_read`: with
+        features of a fixed look-back, the rows a forecast reads give the same numbers as the whole
+        series); default: every row.
     """
 
     def __init__(
@@ -496,8 +593,9 @@ class Samples:
         context_length: int,
         horizon: int,
         check_last: int | None = None,
+        last_rows: int | None = None,
     ):
-        from .features import compute_features, warmup_rows
+        from .features import Columns, check_finite, feature_array, warmup_rows
 
         quantity = "volume" if target == "volume" else "close"
         if quantity not in df.columns:
@@ -505,19 +603,23 @@ class Samples:
         check_length(
             df, warmup_rows(features) + context_length, f"context_length {context_length} plus the features' warm-up"
         )
-        frame = compute_features(df, features, check_last=check_last)
-        self.index = frame.index
-        self.features = np.ascontiguousarray(frame.to_numpy(dtype="float64"))
+        skipped = len(df) - last_rows if last_rows is not None and len(df) > last_rows else 0
+        columns = Columns.of(df, skipped)
+        warmup = warmup_rows(features)
+        values = feature_array(columns, features, warmup)
+        self.index = df.index[skipped + warmup :]
+        checked = slice(-check_last, None) if check_last else slice(None)
+        check_finite(values[checked], features, self.index[checked])
+        self._set(values, columns.column(quantity)[warmup:], target, context_length, horizon)
+
+    def _set(self, features: np.ndarray, base: np.ndarray, target: str, context_length: int, horizon: int) -> None:
+        self.features = np.ascontiguousarray(features)
         self.context_length = context_length
         self.horizon = horizon
         self.target = target
         # The real value of the target quantity at each row: the base of naive forecasts.
-        self.base = df[quantity].to_numpy(dtype="float64")[len(df) - len(frame) :]
-        n = len(self.base)
-        ahead = np.full((n, horizon), np.nan)
-        for k in range(1, horizon + 1):
-            ahead[: n - k, k - 1] = self.base[k:]
-        self.targets = np.log(ahead / self.base[:, None]) if target == "log_return" else ahead
+        self.base = base
+        self.targets = future_targets(base, horizon, target)
         self._windows = sliding_windows(self.features, context_length)
         self._base_windows = sliding_windows(self.base[:, None], context_length)[..., 0]
 

@@ -21,37 +21,182 @@ WindowFeatureFn = Callable[[pd.DataFrame, int], pd.Series]
 PRICE_COLUMNS = ("open", "high", "low", "close")
 
 
-def _column(df: pd.DataFrame, name: str) -> pd.Series:
-    if name not in df.columns:
-        raise ValueError(f"missing column '{name}'; found: {', '.join(map(str, df.columns)) or 'no columns'}")
-    return df[name].astype("float64")
+class Columns:
+    """The OHLCV columns a feature reads, as float64 arrays, with shared intermediate results.
+
+    Every kernel reads its inputs from here, so `log_return` (and each EMA of the close) is computed
+    once per frame however many features use it. The arrays may be 1-D (one series, rows) or 2-D
+    (series, rows), with time along the last axis: the kernels are elementwise along time, so a row's
+    value is the same number in either layout.
+
+    Parameters
+    ----------
+    arrays : dict of str to np.ndarray
+        Column name to float64 values.
+    frame : pd.DataFrame, optional
+        A frame whose columns are read (and converted to float64) when first asked for.
+    skip : int
+        Rows at the start of `frame` left out.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], frame: pd.DataFrame | None = None, skip: int = 0):
+        self.arrays = dict(arrays)
+        self.frame = frame
+        self.skip = skip
+        self.cache: dict[tuple, np.ndarray] = {}
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, skip: int = 0) -> Columns:
+        """The columns of an OHLCV frame, from row `skip` on (read lazily, converted to float64 once)."""
+        return cls({}, df, skip)
+
+    def column(self, name: str) -> np.ndarray:
+        """The float64 values of column `name`; `ValueError` naming the columns found when it is absent."""
+        if name not in self.arrays:
+            df = self.frame
+            if df is None or name not in df.columns:
+                found = list(self.arrays) if df is None else list(map(str, df.columns))
+                raise ValueError(f"missing column '{name}'; found: {', '.join(found) or 'no columns'}")
+            self.arrays[name] = df[name].to_numpy(dtype="float64")[self.skip :]
+        return self.arrays[name]
+
+    def shared(self, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """`compute()`, computed once per key."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
 
 
-def _ema(series: pd.Series, span: int) -> pd.Series:
+def _diff(x: np.ndarray) -> np.ndarray:
+    """x_t - x_{t-1} along the last axis; NaN at the first row (as `pd.Series.diff`)."""
+    out = np.empty_like(x)
+    out[..., :1] = np.nan
+    np.subtract(x[..., 1:], x[..., :-1], out=out[..., 1:])
+    return out
+
+
+def _rolling_sum(x: np.ndarray, n: int) -> np.ndarray:
+    """Sum of the last n values along the last axis, added oldest first (NaN before n rows, or with a NaN in them).
+
+    Each window is summed in the same order wherever the series starts, so a row's value depends on
+    its own n rows only: a forecast computing features over the last rows gets the same numbers as
+    one computing them over the whole history.
+    """
+    rows = x.shape[-1]
+    out = np.full(x.shape, np.nan)
+    if rows < n:
+        return out
+    total = x[..., : rows - n + 1].copy()
+    for j in range(1, n):
+        total += x[..., j : rows - n + 1 + j]
+    out[..., n - 1 :] = total
+    return out
+
+
+def _rolling_mean(x: np.ndarray, n: int) -> np.ndarray:
+    return _rolling_sum(x, n) / n
+
+
+def _rolling_std(x: np.ndarray, n: int) -> np.ndarray:
+    """Sample standard deviation (n - 1) of the last n values, two-pass, window by window (see `_rolling_sum`)."""
+    rows = x.shape[-1]
+    out = np.full(x.shape, np.nan)
+    if rows < n:
+        return out
+    m = rows - n + 1
+    mean = _rolling_sum(x, n)[..., n - 1 :] / n
+    squares = np.zeros(mean.shape)
+    for j in range(n):
+        d = x[..., j : m + j] - mean
+        squares += d * d
+    out[..., n - 1 :] = np.sqrt(squares / (n - 1))
+    return out
+
+
+def _ewm(x: np.ndarray, **kwargs) -> np.ndarray:
+    """pandas' recursive EWM mean along the last axis (`adjust=False`), row by row of a 2-D array."""
+    if x.ndim == 1:
+        return pd.Series(x).ewm(adjust=False, **kwargs).mean().to_numpy()
+    return np.stack([_ewm(row, **kwargs) for row in x]) if len(x) else x.copy()
+
+
+def _ema(x: np.ndarray, span: int) -> np.ndarray:
     # Recursive EMA seeded with the first value; the first span-1 rows are warm-up.
-    return series.ewm(span=span, adjust=False, min_periods=span).mean()
+    return _ewm(x, span=span, min_periods=span)
+
+
+def _log_return(c: Columns) -> np.ndarray:
+    return c.shared(("log_return",), lambda: _diff(np.log(c.column("close"))))
+
+
+def _close_ema(c: Columns, span: int) -> np.ndarray:
+    return c.shared(("ema", span), lambda: _ema(c.column("close"), span))
+
+
+def _macd_hist(c: Columns) -> np.ndarray:
+    macd = _close_ema(c, 12) - _close_ema(c, 26)
+    return macd - _ewm(macd, span=9, min_periods=9)
+
+
+def _rsi(c: Columns, n: int) -> np.ndarray:
+    delta = c.shared(("delta",), lambda: _diff(c.column("close")))
+    gain = _ewm(np.maximum(delta, 0.0), alpha=1.0 / n, min_periods=n)
+    loss = _ewm(-np.minimum(delta, 0.0), alpha=1.0 / n, min_periods=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = 100.0 - 100.0 / (1.0 + gain / loss)
+    return np.where(np.isnan(gain), np.nan, np.where(loss != 0.0, value, 100.0))
+
+
+def _volatility(c: Columns, n: int) -> np.ndarray:
+    return c.shared(("volatility", n), lambda: _rolling_std(_log_return(c), n))
+
+
+def _volume_ratio(c: Columns, n: int) -> np.ndarray:
+    volume = c.column("volume")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return volume / _rolling_mean(volume, n)
+
+
+_KERNELS: dict[str, Callable[[Columns], np.ndarray]] = {
+    **{name: (lambda c, _name=name: c.column(_name)) for name in (*PRICE_COLUMNS, "volume")},
+    "log_return": _log_return,
+    "log_range": lambda c: np.log(c.column("high") / c.column("low")),
+    "macd_hist": _macd_hist,
+}
+_WINDOW_KERNELS: dict[str, Callable[[Columns, int], np.ndarray]] = {
+    "ema": _close_ema,
+    "rsi": _rsi,
+    "volatility": _volatility,
+    "return_mean": lambda c, n: _rolling_mean(_log_return(c), n),
+    "return_std": _volatility,
+    "volume_ratio": _volume_ratio,
+}
+_RECURSIVE = frozenset(("macd_hist", "ema", "rsi"))
+"""Features (names or prefixes) whose value reads the whole history (EWM recursions), not a fixed look-back."""
+
+
+def _series(kernel: Callable[[Columns], np.ndarray], df: pd.DataFrame) -> pd.Series:
+    return pd.Series(kernel(Columns.of(df)), index=df.index)
 
 
 def log_return(df: pd.DataFrame) -> pd.Series:
     """log(close_t / close_{t-1}); the first row has none."""
-    return np.log(_column(df, "close")).diff()
+    return _series(_log_return, df)
 
 
 def log_range(df: pd.DataFrame) -> pd.Series:
     """log(high_t / low_t): the candle's range, a causal volatility proxy."""
-    return np.log(_column(df, "high") / _column(df, "low"))
+    return _series(_KERNELS["log_range"], df)
 
 
 def macd_hist(df: pd.DataFrame) -> pd.Series:
     """MACD histogram: (EMA12 - EMA26) minus its 9-period EMA (signal line)."""
-    close = _column(df, "close")
-    macd = _ema(close, 12) - _ema(close, 26)
-    return macd - macd.ewm(span=9, adjust=False, min_periods=9).mean()
+    return _series(_macd_hist, df)
 
 
 def ema(df: pd.DataFrame, n: int) -> pd.Series:
     """Exponential moving average of the close with span n (alpha = 2 / (n + 1))."""
-    return _ema(_column(df, "close"), n)
+    return _series(lambda c: _close_ema(c, n), df)
 
 
 def rsi(df: pd.DataFrame, n: int) -> pd.Series:
@@ -60,32 +205,26 @@ def rsi(df: pd.DataFrame, n: int) -> pd.Series:
     The smoothed gains and losses start at the first close-to-close change; the first n rows are
     warm-up. With no losses in the look-back the RSI is 100.
     """
-    delta = _column(df, "close").diff()
-    gain = delta.clip(lower=0.0).ewm(alpha=1.0 / n, adjust=False, min_periods=n).mean()
-    loss = (-delta.clip(upper=0.0)).ewm(alpha=1.0 / n, adjust=False, min_periods=n).mean()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = 100.0 - 100.0 / (1.0 + gain / loss)
-    return value.where(loss != 0.0, 100.0).where(gain.notna())
+    return _series(lambda c: _rsi(c, n), df)
 
 
 def volatility(df: pd.DataFrame, n: int) -> pd.Series:
     """Sample standard deviation of the last n log returns."""
-    return log_return(df).rolling(n, min_periods=n).std()
+    return _series(lambda c: _volatility(c, n), df)
 
 
 def return_mean(df: pd.DataFrame, n: int) -> pd.Series:
     """Mean of the last n log returns."""
-    return log_return(df).rolling(n, min_periods=n).mean()
+    return _series(lambda c: _rolling_mean(_log_return(c), n), df)
 
 
 def volume_ratio(df: pd.DataFrame, n: int) -> pd.Series:
     """Volume divided by its mean over the last n rows (this row included)."""
-    volume = _column(df, "volume")
-    return volume / volume.rolling(n, min_periods=n).mean()
+    return _series(lambda c: _volume_ratio(c, n), df)
 
 
 FEATURES: dict[str, FeatureFn] = {
-    **{name: (lambda df, _name=name: _column(df, _name)) for name in (*PRICE_COLUMNS, "volume")},
+    **{name: (lambda df, _name=name: _series(_KERNELS[_name], df)) for name in (*PRICE_COLUMNS, "volume")},
     "log_return": log_return,
     "log_range": log_range,
     "macd_hist": macd_hist,
@@ -117,17 +256,18 @@ def available_features() -> list[str]:
     return [*FEATURES, *(f"{prefix}_N" for prefix in WINDOW_FEATURES)]
 
 
-def _resolve(name: str) -> tuple[Callable[[pd.DataFrame], pd.Series], int]:
+def _resolve(name: str) -> tuple[Callable[[Columns], np.ndarray], int, bool]:
+    """(kernel, warm-up rows, recursive) of a feature name."""
     if name in FEATURES:
-        return FEATURES[name], _WARMUP.get(name, 0)
+        return _KERNELS[name], _WARMUP.get(name, 0), name in _RECURSIVE
     match = _WINDOW_NAME.match(name)
     if match and match.group(1) in WINDOW_FEATURES:
         prefix, n = match.group(1), int(match.group(2))
         if n < 2:
             raise ValueError(f"feature '{name}' needs a window of at least 2. Got {n}.")
-        fn = WINDOW_FEATURES[prefix]
+        kernel = _WINDOW_KERNELS[prefix]
         warmup = {"ema": n - 1, "volume_ratio": n - 1}.get(prefix, n)
-        return (lambda df: fn(df, n)), warmup
+        return (lambda c: kernel(c, n)), warmup, prefix in _RECURSIVE
     raise ValueError(f"unknown feature '{name}'; accepted: {', '.join(available_features())} (N a window length)")
 
 
@@ -183,6 +323,50 @@ def warmup_rows(names: list[str]) -> int:
     return max(_resolve(name)[1] for name in names)
 
 
+def history_rows(names: list[str]) -> int | None:
+    """Rows before row t that the features at row t read: `warmup_rows`, or None when one of them is a
+    recursion over the whole history (`ema_N`, `rsi_N`, `macd_hist`).
+
+    With a fixed look-back, features computed over any tail of a series that holds these rows are
+    the same numbers as over the whole series (`compute_features` sums every window in one order).
+    """
+    resolved = [_resolve(name) for name in names]
+    return None if any(recursive for _, _, recursive in resolved) else max(warmup for _, warmup, _ in resolved)
+
+
+def feature_array(columns: Columns, names: list[str], start: int = 0) -> np.ndarray:
+    """The named features of `columns` from row `start` on (warm-up rows, if kept, are NaN).
+
+    Returns
+    -------
+    np.ndarray
+        float64 (..., rows - start, features), time along the second-to-last axis; a new array.
+    """
+    return np.stack([np.asarray(_resolve(name)[0](columns), dtype="float64")[..., start:] for name in names], axis=-1)
+
+
+def check_finite(values: np.ndarray, names: list[str], index: pd.Index) -> None:
+    """Refuse a non-finite value of a (rows, features) array, naming the feature and the row's timestamp."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"feature '{names[col]}' is not finite at {index[row]} (value {values[row, col]}); "
+            "check the input columns there (a zero volume or price gives an infinite ratio)"
+        )
+
+
+def compute_feature_values(
+    df: pd.DataFrame, names: list[str], check_last: int | None = None
+) -> tuple[np.ndarray, pd.Index]:
+    """The (rows, features) array and index of `compute_features`, without building a DataFrame."""
+    values = feature_array(Columns.of(df), names, warmup_rows(names))
+    index = df.index[warmup_rows(names) :]
+    checked = slice(-check_last, None) if check_last else slice(None)
+    check_finite(values[checked], names, index[checked])
+    return values, index
+
+
 def compute_features(df: pd.DataFrame, names: list[str], check_last: int | None = None) -> pd.DataFrame:
     """Compute the named features and drop the warm-up rows.
 
@@ -201,15 +385,5 @@ def compute_features(df: pd.DataFrame, names: list[str], check_last: int | None 
     pd.DataFrame
         One float64 column per name, indexed like `df` minus the first `warmup_rows(names)` rows.
     """
-    columns = {name: _resolve(name)[0](df) for name in names}
-    frame = pd.DataFrame(columns, index=df.index).iloc[warmup_rows(names) :]
-    checked = frame if check_last is None else frame.iloc[-check_last:]
-    values = checked.to_numpy()
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise ValueError(
-            f"feature '{names[col]}' is not finite at {checked.index[row]} (value {values[row, col]}); "
-            "check the input columns there (a zero volume or price gives an infinite ratio)"
-        )
-    return frame
+    values, index = compute_feature_values(df, names, check_last)
+    return pd.DataFrame(values, index=index, columns=list(names))

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import check_forecast_spacing, infer_step
+from .data import check_forecast_spacing, infer_step, series_steps, stamp_values, step_of
 from .features import warmup_rows
 
 INCOMPLETE_FRACTION = 0.1
@@ -71,6 +71,36 @@ def series_of(df: pd.DataFrame) -> list[tuple[str | None, pd.DataFrame]]:
         return [(str(symbol), rows.droplevel("symbol")) for symbol, rows in df.groupby(level="symbol", sort=False)]
     symbol = df.attrs.get("symbol")
     return [(str(symbol) if symbol else None, df)]
+
+
+def series_arrays(df: pd.DataFrame, columns: tuple[str, ...]) -> list[tuple[str | None, np.ndarray, dict]]:
+    """(symbol, timestamps, {column: values}) of each series, as NumPy views (no per-series frame).
+
+    Timestamps are naive UTC `datetime64` values; only the named `columns` present in `df` are given.
+    A panel's series are cut where the symbol changes (a panel from `load_ohlcv` holds each symbol's
+    rows together); any other panel is split by `series_of`.
+    """
+    names = [c for c in columns if c in df.columns]
+    if not (isinstance(df.index, pd.MultiIndex) and "symbol" in df.index.names):
+        arrays = {c: df[c].to_numpy(dtype="float64") for c in names}
+        return [(series_of(df)[0][0], stamp_values(df.index), arrays)]
+    index = df.index
+    level = index.names.index("symbol")
+    codes = index.codes[level]
+    cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    if len(cuts) + 1 != len(np.unique(codes)):
+        return [
+            (s, stamp_values(rows.index), {c: rows[c].to_numpy(dtype="float64") for c in names})
+            for s, rows in series_of(df)
+        ]
+    stamps = stamp_values(index.levels[1 - level])[index.codes[1 - level]]
+    values = {c: df[c].to_numpy(dtype="float64") for c in names}
+    starts, ends = np.r_[0, cuts], np.r_[cuts, len(codes)]
+    symbols = [str(s) for s in index.levels[level][codes[starts]]] if len(codes) else []
+    return [
+        (symbol, stamps[a:b], {c: v[a:b] for c, v in values.items()})
+        for symbol, a, b in zip(symbols, starts.tolist(), ends.tolist(), strict=True)
+    ]
 
 
 def _quantity(target: str) -> str:
@@ -152,6 +182,7 @@ def warning(code: str, message: str, symbol: str | None = None) -> dict:
 
 def _day(stamp) -> str:
     stamp = pd.Timestamp(stamp)
+    stamp = stamp.tz_localize("UTC") if stamp.tz is None else stamp
     return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -161,15 +192,42 @@ def _price(value: float) -> str:
 
 def incomplete_last_candle(rows: pd.DataFrame) -> str | None:
     """Why the last candle looks incomplete (its volume far below the recent median), or None."""
-    if "volume" not in rows.columns or len(rows) < INCOMPLETE_LOOKBACK + 1:
+    if "volume" not in rows.columns:
         return None
-    volume = rows["volume"].to_numpy(dtype="float64")
+    return _incomplete(stamp_values(rows.index), rows["volume"].to_numpy(dtype="float64"))
+
+
+def _steps(parts: list[tuple[str | None, np.ndarray, dict]]) -> np.ndarray:
+    """(series,) `step_of` of each series (vectorized: `data.series_steps`); NaT for series of one row."""
+    lengths = np.array([len(stamps) for _, stamps, _ in parts], dtype=np.int64)
+    if not len(parts):
+        return np.full(0, np.timedelta64("NaT"))
+    stamps = np.concatenate([stamps for _, stamps, _ in parts])
+    ends = np.cumsum(lengths)
+    return series_steps(stamps, ends - lengths, ends)
+
+
+def _low_last_volume(parts: list[tuple[str | None, np.ndarray, dict]]) -> np.ndarray:
+    """(series,) whether each series' last candle may look incomplete (`_incomplete` says for sure):
+    one vectorized median over the series long enough, instead of one per series."""
+    suspect = np.ones(len(parts), dtype=bool)
+    long = [i for i, (_, _, a) in enumerate(parts) if "volume" in a and len(a["volume"]) >= INCOMPLETE_LOOKBACK + 1]
+    if len(long) > 1:  # one series: `_incomplete` computes its one median
+        block = np.stack([parts[i][2]["volume"][-INCOMPLETE_LOOKBACK - 1 :] for i in long])
+        median = np.median(block[:, :-1], axis=1)
+        suspect[long] = (median > 0) & (block[:, -1] < INCOMPLETE_FRACTION * median)
+    return suspect
+
+
+def _incomplete(stamps: np.ndarray, volume: np.ndarray | None) -> str | None:
+    if volume is None or len(volume) < INCOMPLETE_LOOKBACK + 1:
+        return None
     median = float(np.median(volume[-INCOMPLETE_LOOKBACK - 1 : -1]))
     last = float(volume[-1])
     if median <= 0 or last >= INCOMPLETE_FRACTION * median:
         return None
     return (
-        f"the last candle ({_day(rows.index[-1])}) looks incomplete: its volume {_price(last)} is "
+        f"the last candle ({_day(stamps[-1])}) looks incomplete: its volume {_price(last)} is "
         f"{100 * last / median:.1f} % of the median of the {INCOMPLETE_LOOKBACK} before it"
     )
 
@@ -197,22 +255,24 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
     warnings: list[dict] = []
     dropped = []
     trained_symbols = _trained_symbols(profile)
-    series = series_of(df)
-    gapped = _series_with_gaps(model, series) if len(series) > 1 else {}
-    if gapped and len(gapped) == len(series):
+    parts = series_arrays(df, ("volume", quantity))
+    gapped = _series_with_gaps(model, parts) if len(parts) > 1 else {}
+    if gapped and len(gapped) == len(parts):
         raise ValueError(f"no series can be forecast: {'; '.join(f'{s}: {e}' for s, e in gapped.items())}")
     for symbol, error in gapped.items():
         warnings.append(warning("gap", f"{symbol} is not forecast: {error}", symbol))
     if gapped:
         df = df.drop(index=list(gapped), level="symbol")
-    for symbol, rows in series:
-        if symbol in gapped:
-            continue
-        incomplete = incomplete_last_candle(rows)
+        parts = [part for part in parts if part[0] not in gapped]
+    low_volume = _low_last_volume(parts)
+    steps = _steps(parts) if profile.get("frequency") else None
+    for i, ((symbol, stamps, arrays), suspect) in enumerate(zip(parts, low_volume, strict=True)):
+        incomplete = _incomplete(stamps, arrays.get("volume")) if suspect else None
         if incomplete and drop_incomplete:
-            dropped.append((symbol, rows.index[-1]))
+            dropped.append((symbol, pd.Timestamp(stamps[-1]).tz_localize("UTC")))
             warnings.append(warning("dropped_incomplete", incomplete + "; it was dropped", symbol))
-            rows = rows.iloc[:-1]
+            stamps, arrays = stamps[:-1], {c: v[:-1] for c, v in arrays.items()}
+            steps[i] = step_of(stamps).to_timedelta64() if steps is not None and len(stamps) >= 2 else steps[i]
         elif incomplete:
             warnings.append(
                 warning(
@@ -223,8 +283,8 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
                 )
             )
         name = f"{symbol}: " if symbol else ""
-        if profile.get("frequency") and len(rows) >= 2:
-            trained, given = pd.Timedelta(profile["frequency"]), infer_step(rows.index)
+        if profile.get("frequency") and len(stamps) >= 2:
+            trained, given = pd.Timedelta(profile["frequency"]), pd.Timedelta(steps[i])
             if trained != given:
                 warnings.append(
                     warning(
@@ -245,8 +305,8 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
             )
             continue
         asset = _asset(profile, symbol)
-        if asset and quantity in rows.columns and len(rows):
-            read = rows[quantity].to_numpy(dtype="float64")[-context:]
+        if asset and quantity in arrays and len(stamps):
+            read = arrays[quantity][-context:]
             low, high = float(asset["min_close"]), float(asset["max_close"])
             if quantity == "close" and (read.min() < low or read.max() > high):
                 warnings.append(
@@ -262,18 +322,22 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
     return df, warnings
 
 
-def _series_with_gaps(model, series: list[tuple[str | None, pd.DataFrame]]) -> dict[str, str]:
+def _series_with_gaps(model, parts: list[tuple[str | None, np.ndarray, dict]]) -> dict[str, str]:
     """The series of a panel whose rows a forecast reads are not evenly spaced, with the reason.
 
     One asset's missing candles must not block every other asset's forecast: such a series is left
     out of the forecast with a warning (a single series, or a panel where every series has a gap,
-    is an error, as `check_forecast_spacing` says).
+    is an error, as `check_forecast_spacing` says). Evenly spaced tails (nearly every series) are
+    told apart with one `np.diff` each; only the others build an index for the message.
     """
     rows_read = warmup_rows(model.config.features) + model.config.context_length
     gapped = {}
-    for symbol, rows in series:
+    for symbol, stamps, _ in parts:
+        tail = np.diff(stamps[-rows_read:])
+        if len(tail) and (tail == tail[0]).all():
+            continue
         try:
-            check_forecast_spacing(rows.index, rows_read)
+            check_forecast_spacing(pd.DatetimeIndex(stamps).tz_localize("UTC"), rows_read)
         except ValueError as e:
             gapped[symbol] = str(e)
     return gapped
@@ -321,33 +385,51 @@ def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[
     target = model.config.target
     quantity = _quantity(target)
     moves = profile.get("max_abs_log_move") if quantity == "close" else None
-    last_of = {symbol: rows for symbol, rows in series_of(df)}
-    for symbol, rows in series_of(frame):
+    last_of = {
+        symbol: arrays[quantity][-1] for symbol, _, arrays in series_arrays(df, (quantity,)) if quantity in arrays
+    }
+    values = frame.to_numpy(dtype="float64")
+    parts = (
+        series_arrays(frame, ()) if isinstance(frame.index, pd.MultiIndex) else [(None, stamp_values(frame.index), {})]
+    )
+    lengths = np.array([len(stamps) for _, stamps, _ in parts], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    step = np.arange(len(values)) - np.repeat(starts, lengths) + 1  # each row's step, 1..horizon
+    bad = ~np.isfinite(values) | ((values <= 0) if quantity == "close" else (values < 0))
+    flagged = bad.any(axis=1)
+    lasts = np.array([last_of.get(symbol, np.nan) for symbol, _, _ in parts], dtype="float64")
+    if moves:
+        last = np.repeat(lasts, lengths)
+        limit = np.zeros(len(values))
+        within = step <= len(moves)
+        limit[within] = np.asarray(moves, dtype="float64")[step[within] - 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            worst = np.abs(np.log(values / last[:, None])).max(axis=1)
+        checked = (limit > 0) & np.isfinite(last) & (last != 0)
+        flagged |= checked & (worst > limit)
+    if flagged.any():
+        row = int(np.flatnonzero(flagged)[0])
+        i = int(np.searchsorted(starts, row, side="right") - 1)
+        symbol, stamps = parts[i][0], parts[i][1]
         name = f" for {symbol}" if symbol else ""
-        history = last_of.get(symbol)
-        last = float(history[quantity].iloc[-1]) if history is not None and quantity in history else None
-        values = rows.to_numpy(dtype="float64")
-        for k, (stamp, row) in enumerate(zip(rows.index, values, strict=True), start=1):
-            bad = ~np.isfinite(row) | ((row <= 0) if quantity == "close" else (row < 0))
-            if bad.any():
-                column = rows.columns[int(np.flatnonzero(bad)[0])]
-                value = row[int(np.flatnonzero(bad)[0])]
-                kind = "price" if quantity == "close" else "volume"
-                raise ValueError(
-                    f"forecast refused: the model forecast{name} a {kind} of {value:,.2f} ({column}) at step {k} "
-                    f"({_day(stamp)}), which is not a possible {kind}; this model does not fit this data "
-                    f"({_target_hint(target)})"
-                )
-            if moves and last and k <= len(moves) and moves[k - 1] > 0:
-                worst = int(np.argmax(np.abs(np.log(row / last))))
-                move = float(np.log(row[worst] / last))
-                if abs(move) > moves[k - 1]:
-                    raise ValueError(
-                        f"forecast refused: the model forecast{name} a move of {100 * math.expm1(move):+.1f} % in "
-                        f"{k} step{'s' if k > 1 else ''} ({rows.columns[worst]} {_price(row[worst])} from the last "
-                        f"close {_price(last)}), beyond any {k}-step move in its training data "
-                        f"(at most {100 * math.expm1(moves[k - 1]):.1f} %); this model does not fit this data"
-                    )
+        k, line, last = int(step[row]), values[row], float(lasts[i])
+        stamp = stamps[k - 1]
+        if bad[row].any():
+            j = int(np.flatnonzero(bad[row])[0])
+            kind = "price" if quantity == "close" else "volume"
+            raise ValueError(
+                f"forecast refused: the model forecast{name} a {kind} of {line[j]:,.2f} ({frame.columns[j]}) at step {k} "
+                f"({_day(stamp)}), which is not a possible {kind}; this model does not fit this data "
+                f"({_target_hint(target)})"
+            )
+        worst = int(np.argmax(np.abs(np.log(line / last))))
+        move = float(np.log(line[worst] / last))
+        raise ValueError(
+            f"forecast refused: the model forecast{name} a move of {100 * math.expm1(move):+.1f} % in "
+            f"{k} step{'s' if k > 1 else ''} ({frame.columns[worst]} {_price(line[worst])} from the last "
+            f"close {_price(last)}), beyond any {k}-step move in its training data "
+            f"(at most {100 * math.expm1(moves[k - 1]):.1f} %); this model does not fit this data"
+        )
     frame.attrs["warnings"] = list(warnings)
     return frame
 

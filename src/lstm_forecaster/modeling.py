@@ -1,6 +1,7 @@
 """The LSTM/GRU forecaster: network, forecasts in price units, safe save/load through the Hub mixin."""
 
 import contextlib
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -15,10 +16,18 @@ from torch.nn import functional as F
 
 from . import guards
 from .configuration import LSTMForecasterConfig, read_config_file
-from .data import Samples, check_forecast_spacing, check_forecast_values, infer_step, load_ohlcv, utc_timestamp
+from .data import (
+    Samples,
+    check_forecast_spacing,
+    check_forecast_values,
+    infer_step,
+    load_ohlcv,
+    stamp_values,
+    utc_timestamp,
+)
 from .errors import hub_unreachable_now
-from .features import warmup_rows
-from .panel import PanelSamples, is_panel, iter_series, samples_for
+from .features import history_rows, warmup_rows
+from .panel import PanelSamples, is_panel, samples_for
 from .scaling import SCALER_NAME, Scaler, context_target_scale
 from .weights import check_finite_weights, check_safetensors_file
 
@@ -57,6 +66,17 @@ class AttentionPooling(nn.Module):
         return (weights * hidden).sum(dim=1)
 
 
+def combine_members(stacked: torch.Tensor) -> torch.Tensor:
+    """An ensemble's forecast: the mean over members (first axis) of each level, sorted along levels.
+
+    The members' forecasts are linear in the target for every scaling at a given window, so the mean
+    of scaled quantiles is the mean of the quantiles in target units. Means of non-crossing levels do
+    not cross; sorting makes it hold to the last bit.
+    """
+    mean = stacked.mean(dim=0)
+    return torch.sort(mean, dim=-1).values if mean.shape[-1] > 1 else mean
+
+
 class LSTMForecaster(
     nn.Module,
     PyTorchModelHubMixin,
@@ -81,6 +101,12 @@ class LSTMForecaster(
     def __init__(self, config: LSTMForecasterConfig):
         super().__init__()
         self.config = config
+        self._scaler: Scaler | None = None
+        if config.ensemble > 1:
+            # An ensemble holds its members' networks (state_dict keys `members.K.*`) and nothing else.
+            member = dataclasses.replace(config, ensemble=1)
+            self.members = nn.ModuleList(LSTMForecaster(member) for _ in range(config.ensemble))
+            return
         rnn_class = nn.LSTM if config.cell == "lstm" else nn.GRU
         directions = 2 if config.bidirectional else 1
         self.rnn = nn.ModuleList()
@@ -97,7 +123,11 @@ class LSTMForecaster(
             # The standardized quantiles (or mean) of the training targets, per step: with a zero
             # head the model forecasts exactly sigma x sqrt(step) x baseline (see `_around_baseline`).
             self.register_buffer("baseline", torch.zeros(config.horizon, config.num_outputs))
-        self._scaler: Scaler | None = None
+
+    @property
+    def networks(self) -> list["LSTMForecaster"]:
+        """The member networks of an ensemble, or `[self]` for a single network."""
+        return list(self.members) if self.config.ensemble > 1 else [self]
 
     @property
     def scaler(self) -> Scaler | None:
@@ -107,12 +137,15 @@ class LSTMForecaster(
     @scaler.setter
     def scaler(self, scaler: Scaler | None) -> None:
         self._scaler = scaler
-        if scaler is not None and self.config.median_at_last and self.config.scaling != "context":
+        if self.config.ensemble > 1:
+            for member in self.members:
+                member.scaler = scaler
+        elif scaler is not None and self.config.median_at_last and self.config.scaling != "context":
             zero = scaler.scale_target(np.zeros(self.config.horizon))
             self.anchor.copy_(torch.from_numpy(zero))
 
-    def forward(self, x: torch.Tensor, all_steps: bool = False) -> torch.Tensor:
-        """Map scaled windows to scaled forecasts.
+    def forward(self, x: torch.Tensor, all_steps: bool = False, members: bool = False) -> torch.Tensor:
+        """Map scaled windows to scaled forecasts (an ensemble's: its members' combined, `combine_members`).
 
         Parameters
         ----------
@@ -120,13 +153,20 @@ class LSTMForecaster(
             (batch, context_length, features) scaled windows.
         all_steps : bool
             If True, apply the head at every time step of a one-directional network.
+        members : bool
+            For an ensemble: every member's forecasts, stacked on a first axis, not combined (training
+            fits each member on its own loss).
 
         Returns
         -------
         torch.Tensor
             (batch, horizon, outputs), or (batch, context_length, horizon, outputs) with `all_steps`;
-            outputs is 1, or the number of quantile levels (increasing along the last axis).
+            outputs is 1, or the number of quantile levels (increasing along the last axis). With
+            `members`, a first axis of `config.ensemble` members.
         """
+        if self.config.ensemble > 1:
+            stacked = torch.stack([member(x, all_steps) for member in self.members])
+            return stacked if members else combine_members(stacked)
         hidden = x
         last = None
         for i, layer in enumerate(self.rnn):
@@ -258,7 +298,8 @@ class LSTMForecaster(
         origins = np.asarray(origins, dtype=np.int64)
         c = self.config
         calibrate = c.calibrates if calibrate is None else bool(calibrate) and c.calibrates
-        series = getattr(samples, "series", None)  # a PanelSamples: calibrate each series on its own errors
+        # A PanelSamples: calibrate each series on its own errors.
+        series = samples.series if calibrate and isinstance(samples, PanelSamples) else None
         if calibrate and series is not None and len(origins):
             values = np.empty((len(origins), c.horizon, c.num_outputs))
             codes = samples.series_codes[origins]
@@ -283,6 +324,18 @@ class LSTMForecaster(
         if c.median_at_last:
             values[..., c.median_index] = samples.base[origins, None]  # exactly, not to 1e-10
         return values
+
+    def rows_read(self, calibrate: bool | None = None) -> int | None:
+        """Rows at the end of a series that a forecast from its last row reads, or None for all of them.
+
+        The features' look-back (`features.history_rows`) plus the feature rows it reads and checks
+        (`context_length`, plus, when it calibrates, the windows of the `calibration_window + horizon`
+        origins before it whose errors it reads).
+        None when a feature is a recursion over the whole history (`ema_N`, `rsi_N`, `macd_hist`).
+        `predict` computes features over these rows only: the same numbers as over the whole series.
+        """
+        history = history_rows(self.config.features)
+        return None if history is None else history + self._rows_forecast_reads(calibrate)
 
     def _check_horizon(self, horizon: int | None) -> int:
         if horizon is None:
@@ -334,10 +387,11 @@ class LSTMForecaster(
             positive, a move beyond any in the training data).
         """
         df, warnings = guards.before_forecast(self, load_ohlcv(df), drop_incomplete)
-        quantiles, mean = self.predict_quantiles(df, horizon, calibrate)
-        frame = quantiles.copy()
+        values, central, index = self._forecast(df, self._check_horizon(horizon), calibrate)
         if self.config.quantiles:
-            frame.insert(0, "forecast", mean)
+            frame = pd.DataFrame(np.column_stack([central, values]), index=index, columns=self._columns(True))
+        else:
+            frame = pd.DataFrame(values, index=index, columns=self._columns(False))
         return guards.after_forecast(self, df, frame, warnings)
 
     def predict_quantiles(
@@ -351,36 +405,47 @@ class LSTMForecaster(
             The per-output columns (`q{level}` for quantile models, else `forecast`), indexed by the
             future timestamps, and the central forecast: the 0.5 level, else the mean of the outputs.
         """
-        horizon = self._check_horizon(horizon)
-        df = load_ohlcv(df)
-        rows_read = warmup_rows(self.config.features) + self.config.context_length
+        values, central, index = self._forecast(load_ohlcv(df), self._check_horizon(horizon), calibrate)
+        quantiles = pd.DataFrame(values, index=index, columns=self._columns(False))
+        return quantiles, pd.Series(central, index=index, name="forecast")
+
+    def _columns(self, central: bool) -> pd.Index:
+        """The output columns (`forecast` first when `central`), built once: a string Index is slow to make."""
+        cache = self.__dict__.setdefault("_column_cache", {})
+        key = (central, tuple(self.config.output_names))
+        if key not in cache:
+            cache[key] = pd.Index(["forecast", *key[1]] if central else list(key[1]))
+        return cache[key]
+
+    def _forecast(
+        self, df: pd.DataFrame, horizon: int, calibrate: bool | None
+    ) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+        """(values (rows, outputs), central (rows,), index) of the forecast after the last row of each
+        series of a frame from `load_ohlcv`; features are computed over `rows_read` rows only."""
+        c = self.config
+        rows_read = warmup_rows(c.features) + c.context_length
+        last_rows = self.rows_read(calibrate)
         if is_panel(df):
-            for symbol, frame in iter_series(df):
-                try:
-                    check_forecast_spacing(frame.index, rows_read)
-                except ValueError as e:
-                    raise ValueError(f"{symbol}: {e}") from None
-            samples = self.samples(df, need_targets=False, check_last=self._rows_forecast_reads(calibrate))
+            samples = PanelSamples.for_forecast(df, c, rows_read, last_rows, self._rows_forecast_reads(calibrate))
             last = samples.last_origins()
-            values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(
-                -1, self.config.num_outputs
-            )
-            step = infer_step(samples.series[0].index)
-            stamps = [samples.index[row] + step * k for row in last for k in range(1, horizon + 1)]
+            values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(-1, c.num_outputs)
+            steps = samples.steps[:, None] * np.arange(1, horizon + 1)
+            stamps = (stamp_values(samples.index)[last][:, None] + steps).reshape(-1)
             index = pd.MultiIndex.from_arrays(
-                [np.repeat(samples.symbols, horizon), pd.DatetimeIndex(stamps)], names=["symbol", "timestamp"]
+                [np.repeat(samples.symbols, horizon), pd.DatetimeIndex(stamps).tz_localize("UTC")],
+                names=["symbol", "timestamp"],
             )
         else:
-            check_forecast_spacing(df.index, rows_read)
-            samples = self.samples(df, check_last=self._rows_forecast_reads(calibrate))
-            values = self.forecast_origins(samples, np.array([len(samples) - 1]), calibrate=calibrate)[0, :horizon]
             step = infer_step(df.index)
+            check_forecast_spacing(df.index, rows_read, step)
+            checked = self._rows_forecast_reads(calibrate)
+            samples = Samples(df, c.features, c.target, c.context_length, c.horizon, checked, last_rows)
+            values = self.forecast_origins(samples, np.array([len(samples) - 1]), calibrate=calibrate)[0, :horizon]
             index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
-        quantiles = pd.DataFrame(values, index=index, columns=self.config.output_names)
-        median = self.config.median_index
+        median = c.median_index
         central = values[:, median] if median is not None else values.mean(axis=1)
-        check_forecast_values(values, central, self.config.target)
-        return quantiles, pd.Series(central, index=index, name="forecast")
+        check_forecast_values(values, central, c.target)
+        return values, central, index
 
     def backtest(
         self,

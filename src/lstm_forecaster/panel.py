@@ -5,8 +5,8 @@ glob, or one table whose `symbol` column names several series). Each series is c
 single file is (`normalize_ohlcv`); the panel adds the checks that only make sense across series:
 one frequency for all, and a symbol repeated in two sources must repeat the same candles.
 
-`PanelSamples` cuts training windows from every series without ever crossing from one into the next,
-and `date_split` cuts train / validation / test at the same dates for every series.
+`PanelSamples` (in `panel_samples`, re-exported here) cuts training windows from every series without
+ever crossing from one into the next, and `date_split` cuts train / validation / test at the same dates for every series.
 
 Examples
 --------
@@ -30,16 +30,16 @@ import numpy as np
 import pandas as pd
 
 from .data import (
+    CLEAN_MARK,
     OHLCV,
-    Samples,
     _read,
     _snake,
     file_sha256,
     infer_step,
     normalize_ohlcv,
-    sliding_windows,
     utc_timestamp,
 )
+from .panel_samples import PanelSamples, check_gaps, samples_for  # noqa: F401  (re-exported: windows over a panel)
 
 SYMBOL = "symbol"
 INDEX_NAMES = (SYMBOL, "timestamp")
@@ -303,7 +303,7 @@ def _assemble(parts: list[_Part]) -> pd.DataFrame:
             same["symbols"].append(part.symbol)
     for record in sources:
         del record["position"]
-    panel.attrs = {"sources": sources}
+    panel.attrs = {"sources": sources, CLEAN_MARK: True}
     return panel
 
 
@@ -347,164 +347,9 @@ def _check_frequencies(series: dict[str, pd.DataFrame]) -> None:
         )
 
 
-# ----- windows over a panel ------------------------------------------------------------------------
-
-
-class PanelSamples:
-    """Features, targets and bases of every series of a panel, stacked row by row.
-
-    Each series is a `Samples` (features computed on that series alone); their arrays are stacked,
-    so a row number addresses one row of one series. A forecast origin is a row whose window of
-    `context_length` rows lies within its own series: windows never cross series boundaries, and
-    `windows` returns views of the stacked feature array (memory grows with the rows, not rows x
-    context_length). `WindowBatches`, `Scaler` and `LSTMForecaster.forecast_origins` read a
-    `PanelSamples` as they read a `Samples`.
-
-    Parameters
-    ----------
-    panel : pd.DataFrame
-        A panel from `load_ohlcv`.
-    features, target, context_length, horizon
-        As in `LSTMForecasterConfig`.
-    need_targets : bool
-        Keep only series long enough for a window plus `horizon` targets (training); with False,
-        long enough for one window (forecasting).
-    check_last : int, optional
-        As in `Samples`: check only each series' last `check_last` rows for finite features.
-
-    Raises
-    ------
-    ValueError
-        When a series has a gap longer than `context_length` steps, or no series is long enough.
-        Shorter series are dropped with a warning naming them.
-    """
-
-    def __init__(
-        self,
-        panel: pd.DataFrame,
-        features: list[str],
-        target: str,
-        context_length: int,
-        horizon: int,
-        need_targets: bool = True,
-        check_last: int | None = None,
-    ):
-        from .features import warmup_rows
-
-        if not is_panel(panel):
-            raise ValueError("PanelSamples needs a panel indexed by (symbol, timestamp); see load_ohlcv")
-        self.context_length = context_length
-        self.horizon = horizon
-        self.target = target
-        needed = warmup_rows(features) + context_length + (horizon if need_targets else 0)
-        series, names, short = [], [], []
-        for symbol, frame in iter_series(panel):
-            if len(frame) < needed:
-                short.append(f"{symbol} ({len(frame)} rows)")
-                continue
-            check_gaps(frame, symbol, context_length)
-            series.append(Samples(frame, features, target, context_length, horizon, check_last=check_last))
-            names.append(symbol)
-        what = f"{needed} rows (the features' warm-up, context_length {context_length}" + (
-            f", horizon {horizon})" if need_targets else ")"
-        )
-        if not series:
-            raise ValueError(f"no series is long enough: each needs at least {what}; got {', '.join(short)}")
-        if short:
-            warnings.warn(f"dropped series too short for {what}: {', '.join(short)}", stacklevel=2)
-        self.symbols = names
-        self.series = series
-        lengths = np.array([len(s) for s in series])
-        self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        self.lengths = lengths
-        self.codes = np.repeat(np.arange(len(series)), lengths)
-        self.positions = np.arange(lengths.sum()) - np.repeat(self.starts, lengths)
-        self.features = np.ascontiguousarray(np.concatenate([s.features for s in series]))
-        self.targets = np.concatenate([s.targets for s in series])
-        self.base = np.concatenate([s.base for s in series])
-        stamps = np.concatenate([_utc_values(s.index) for s in series])
-        self.index = pd.DatetimeIndex(stamps, name="timestamp").tz_localize("UTC")
-        self._windows = sliding_windows(self.features, context_length)
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    @property
-    def series_codes(self) -> np.ndarray:
-        """(rows,) the series number of every row."""
-        return self.codes
-
-    def origins(self, complete: bool = True) -> np.ndarray:
-        """Rows that close a full window of their own series (and, if `complete`, have every target)."""
-        ok = self.positions >= self.context_length - 1
-        if complete:
-            ok &= self.positions <= self.lengths[self.codes] - 1 - self.horizon
-        return np.flatnonzero(ok)
-
-    def last_origins(self) -> np.ndarray:
-        """The last row of every series (the origin of a forecast beyond the data)."""
-        return self.starts + self.lengths - 1
-
-    def windows(self, origins: np.ndarray) -> np.ndarray:
-        """Raw (batch, context_length, features) windows ending at `origins`, within their series."""
-        origins = np.asarray(origins, dtype=np.int64)
-        if origins.size and (self.positions[origins] < self.context_length - 1).any():
-            bad = int(origins[self.positions[origins] < self.context_length - 1][0])
-            raise ValueError(
-                f"origin row {bad} ({self.symbols[self.codes[bad]]}, {self.index[bad]}) has fewer than "
-                f"{self.context_length} rows of its own series before it"
-            )
-        rows = origins - (self.context_length - 1)
-        if rows.ndim == 1 and rows.size and (np.diff(rows) == 1).all():
-            return self._windows[rows[0] : rows[-1] + 1]
-        return self._windows[rows]
-
-    def window_base(self, origins: np.ndarray) -> np.ndarray:
-        """The target quantity's value at the first row of each window (base of `window` scaling)."""
-        return self.base[np.asarray(origins) - (self.context_length - 1)]
-
-    def base_windows(self, origins: np.ndarray) -> np.ndarray:
-        """The target quantity's values over each window ending at `origins`: (batch, context_length)."""
-        rows = np.asarray(origins, dtype=np.int64) - (self.context_length - 1)
-        return sliding_windows(self.base[:, None], self.context_length)[rows, :, 0]
-
-    def symbol_of(self, rows: np.ndarray) -> np.ndarray:
-        """The symbol of each row, as an object array."""
-        return np.asarray(self.symbols, dtype=object)[self.codes[np.asarray(rows, dtype=np.int64)]]
-
-
 def _utc_values(index: pd.DatetimeIndex) -> np.ndarray:
     """UTC timestamps as naive datetime64 values (sortable, subtractable)."""
     return index.tz_convert("UTC").tz_convert(None).to_numpy() if index.tz is not None else index.to_numpy()
-
-
-def samples_for(
-    df: pd.DataFrame, config, need_targets: bool = True, check_last: int | None = None
-) -> Samples | PanelSamples:
-    """`Samples` of a single-series frame, or `PanelSamples` of a panel, for an `LSTMForecasterConfig`."""
-    c = config
-    if is_panel(df):
-        return PanelSamples(
-            df, c.features, c.target, c.context_length, c.horizon, need_targets=need_targets, check_last=check_last
-        )
-    return Samples(df, c.features, c.target, c.context_length, c.horizon, check_last=check_last)
-
-
-def check_gaps(frame: pd.DataFrame, symbol: str, context_length: int) -> None:
-    """Raise `ValueError` when a series misses more than `context_length` consecutive steps."""
-    if len(frame) < 2:
-        return
-    step = infer_step(frame.index)
-    missing = np.rint(np.diff(_utc_values(frame.index)) / step.to_timedelta64()).astype(np.int64) - 1
-    bad = np.flatnonzero(missing > context_length)
-    if bad.size:
-        row = int(bad[0]) + 1
-        raise ValueError(
-            f"symbol {symbol} misses {int(missing[row - 1])} steps of {step} before row {row} "
-            f"({frame.index[row - 1].date()} to {frame.index[row].date()}), more than the context of "
-            f"{context_length} steps; accepted: gaps up to {context_length} missing steps. Split the series "
-            "into two symbols, or fill the gap."
-        )
 
 
 # ----- one clock for the splits --------------------------------------------------------------------

@@ -9,7 +9,9 @@ A *recipe* (`TrainingConfig`, a YAML file in `configs/`) holds the model's archi
    shuffle, under Hugging Face Accelerate (CPU, one GPU with bf16 autocast, or several processes via
    `accelerate launch`);
 4. after every epoch, estimate the validation loss, keep the best weights, stop early when it stops
-   improving, and save a resumable checkpoint (safetensors + JSON, never a pickle);
+   improving, and save a resumable checkpoint (safetensors + JSON, never a pickle); an ensemble
+   (`model.ensemble` > 1) trains its members side by side, each on its own loss, clipped gradient
+   and best epoch, so each is the network its seed would train alone;
 5. restore the best weights and read the test split once: a rolling-origin backtest scored beside
    the naive baselines (`evaluation.evaluate_backtest`);
 6. write the model folder (config, weights, scaler, training_args.json, metrics.json, plots, model
@@ -701,8 +703,9 @@ def init_head_at_baseline(model: LSTMForecaster, scaled_targets: np.ndarray, cen
             bias[:, 1:] = gaps
     else:
         bias[:, 0] = scaled_targets.mean(axis=0) if center is None else center
-    model.head.weight.zero_()
-    model.head.bias.copy_(torch.from_numpy(bias.reshape(-1)).to(model.head.bias))
+    for network in model.networks:  # every member of an ensemble
+        network.head.weight.zero_()
+        network.head.bias.copy_(torch.from_numpy(bias.reshape(-1)).to(network.head.bias))
 
 
 @torch.no_grad()
@@ -732,9 +735,10 @@ def fit_baseline(model: LSTMForecaster, standardized_targets: np.ndarray) -> Non
             levels[:, j] = np.minimum(levels[:, j], levels[:, j + 1] - 1e-4)
     else:
         levels = targets.mean(axis=0)[:, None]
-    model.baseline.copy_(torch.from_numpy(levels).to(model.baseline))
-    model.head.weight.zero_()
-    model.head.bias.zero_()
+    for network in model.networks:  # every member of an ensemble
+        network.baseline.copy_(torch.from_numpy(levels).to(network.baseline))
+        network.head.weight.zero_()
+        network.head.bias.zero_()
 
 
 @torch.no_grad()
@@ -754,6 +758,19 @@ def estimate_loss(
         count += len(x)
     model.train(was_training)
     return total / count
+
+
+@torch.no_grad()
+def seed_members(model: LSTMForecaster, seed: int) -> None:
+    """Initialise member k of an ensemble from seed `seed + k`, as a single network seeded so would be.
+
+    Member 0 therefore starts from the same weights as the recipe trained with `ensemble: 1`.
+    """
+    for k, member in enumerate(model.networks):
+        torch.manual_seed(seed + k)
+        for module in member.modules():  # in construction order: the draws of `LSTMForecaster(config)`
+            if module is not member and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
 
 
 # ----- checkpoints (safetensors + JSON, never a pickle) ----------------------------------------------
@@ -915,7 +932,10 @@ def train(
 
         # 3. model, optimizer, state
         set_seed(recipe.seed)
-        model = LSTMForecaster(config).to(device)
+        model = LSTMForecaster(config)
+        if config.ensemble > 1:
+            seed_members(model, recipe.seed)
+        model = model.to(device)
         model.scaler = scaler
         weights = None
         if recipe.loss_weighting == "inverse_volatility":
@@ -939,6 +959,9 @@ def train(
         best_state = copy.deepcopy(model.state_dict())
         if baseline_val is not None:
             best_val = baseline_val  # trained weights are kept only where they beat the baseline
+        # An ensemble keeps each member's own best epoch (the baseline where it never beats it), so
+        # every member is the network its seed would train alone.
+        member_best, member_epochs = [best_val] * config.ensemble, [0] * config.ensemble
         resumed_from = None
         if resume:
             meta, tensors = load_checkpoint(state_dir)
@@ -956,6 +979,8 @@ def train(
                 meta["history"],
             )
             resumed_from = meta["epoch"]
+            member_best = meta.get("member_best_val_loss", member_best)
+            member_epochs = meta.get("member_best_epoch", member_epochs)
         model, optimizer = accelerator.prepare(model, optimizer)
         raw_model = accelerator.unwrap_model(model)
 
@@ -983,13 +1008,24 @@ def train(
                 origins = train_origins[order[start : start + recipe.batch_size]]
                 x, y = batches(origins, all_steps=recipe.loss_on_all_steps)
                 with accelerator.autocast():
-                    prediction = model(x, all_steps=recipe.loss_on_all_steps)
-                loss = compute_loss(prediction, y, quantiles, batches.weights(origins))
+                    prediction = model(x, all_steps=recipe.loss_on_all_steps, members=True)
+                if config.ensemble > 1:
+                    # Each member on its own loss: the gradient of the sum is each member's own.
+                    losses = [compute_loss(p, y, quantiles, batches.weights(origins)) for p in prediction]
+                    loss = torch.stack(losses).sum()
+                else:
+                    loss = compute_loss(prediction, y, quantiles, batches.weights(origins))
                 optimizer.zero_grad(set_to_none=True)
                 accelerator.backward(loss)
-                if recipe.grad_clip > 0:
+                if recipe.grad_clip > 0 and config.ensemble > 1:
+                    accelerator.unscale_gradients()
+                    for network in raw_model.networks:  # each member clipped as if trained alone
+                        torch.nn.utils.clip_grad_norm_(network.parameters(), recipe.grad_clip)
+                elif recipe.grad_clip > 0:
                     accelerator.clip_grad_norm_(model.parameters(), recipe.grad_clip)
                 optimizer.step()
+                if config.ensemble > 1:
+                    loss = loss / config.ensemble  # the running loss: the members' mean
                 running += loss.detach()
                 step += 1
                 bar.update(1)
@@ -1001,7 +1037,20 @@ def train(
             val_loss = estimate_loss(raw_model, batches, validation_origins, quantiles, accelerator)
             if not math.isfinite(val_loss):
                 raise FloatingPointError(f"the validation loss is {val_loss} at epoch {epoch}; lower learning_rate")
-            if val_loss < best_val:
+            if config.ensemble > 1:
+                improved = False
+                for k, network in enumerate(raw_model.networks):
+                    loss_k = estimate_loss(network, batches, validation_origins, quantiles, accelerator)
+                    if loss_k < member_best[k]:
+                        member_best[k], member_epochs[k], improved = loss_k, epoch, True
+                        best_state.update(
+                            {f"members.{k}.{n}": v.detach().clone() for n, v in network.state_dict().items()}
+                        )
+                if improved:
+                    best_val, best_epoch, bad_epochs = min(best_val, val_loss), epoch, 0
+                else:
+                    bad_epochs += 1
+            elif val_loss < best_val:
                 best_val, best_epoch, bad_epochs = val_loss, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in raw_model.state_dict().items()}
             else:
@@ -1028,6 +1077,11 @@ def train(
                     "best_epoch": best_epoch,
                     "bad_epochs": bad_epochs,
                     "history": history,
+                    **(
+                        {"member_best_val_loss": member_best, "member_best_epoch": member_epochs}
+                        if config.ensemble > 1
+                        else {}
+                    ),
                 }
                 save_checkpoint(state_dir, raw_model, optimizer, best_state, shuffle, meta)
             accelerator.wait_for_everyone()
@@ -1042,6 +1096,8 @@ def train(
 
         # 5. the best weights, then the test split, read once
         raw_model.load_state_dict(best_state)
+        if config.ensemble > 1:  # the members' best weights, combined: the ensemble's validation loss
+            best_val = estimate_loss(raw_model, batches, validation_origins, quantiles, accelerator)
         model = raw_model.to("cpu").float().eval()
         model.scaler = scaler
         if not accelerator.is_main_process:
@@ -1091,6 +1147,7 @@ def train(
             "epochs_run": epochs_run,
             "best_epoch": best_epoch,
             "best_val_loss": best_val,
+            **({"member_best_epochs": member_epochs, "member_val_losses": member_best} if config.ensemble > 1 else {}),
             "stopped_early": stopped_early,
             **({"baseline_val_loss": baseline_val, "kept": kept} if baseline_val is not None else {}),
             "resumed_from_epoch": resumed_from,
