@@ -62,6 +62,10 @@ def test_evaluate_reproduces_the_recorded_metrics(model_dir, work, capsys):
     assert main(["evaluate", "--model", str(model_dir), "--output", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| model |" in printed and "| naive_last |" in printed and "| rolling_volatility |" in printed
+    recorded = json.loads((model_dir / "metrics.json").read_text())
+    from lstm_forecaster.comparison import comparison_table
+
+    assert printed.count(comparison_table(recorded["comparison"])) == 1  # the field's baselines, once
     assert sorted(p.name for p in out.iterdir()) == [
         "forecast.png",
         "forecast_step3.png",  # horizon 3: the last step is plotted too
@@ -104,7 +108,14 @@ def test_epochs_and_seed_overrides(work, tmp_path, capsys):
     assert main([*argv, "--epochs", "1", "--seed", "5"]) == 0
     args = json.loads((out / "training_args.json").read_text())
     assert args["epochs"] == 1 and args["epochs_run"] == 1 and args["seed"] == 5
-    assert f"wrote {out}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed
+    # The held-out table, with the field's baselines beside the model, printed once.
+    assert (
+        printed.count("Held-out rolling-origin evaluation") == 1
+        and printed.count("Beside the field's baselines") == 1
+        and "| garch |" in printed
+    )
 
 
 def _bad_inputs(work: Path, model_dir: Path) -> dict[str, tuple[list[str], str]]:

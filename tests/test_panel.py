@@ -346,6 +346,15 @@ def test_train_on_raw_files_records_every_source_and_asset(panel_model):
     assert results[("coverage", "rolling_volatility")].metric_value == pytest.approx(
         pooled["coverage"]["rolling_volatility"]
     )
+    # Beside the field's baselines, each fitted on its asset's training rows only (before 2026-03-20).
+    comparison = metrics["comparison"]
+    assert comparison["assets"] == ["ETHUSDT", "XRPUSDT"]  # the scored assets: LTC has no test origin
+    assert all(fit["end"] < "2026-03-20" for fit in comparison["baselines_fitted_on"].values())
+    assert comparison["per_asset"]["ETHUSDT"]["n_origins"] == eth["n_origins"]
+    for baseline in ("ewma", "garch"):
+        ratio = comparison["pooled"]["model_vs"][baseline]["ratio_all"]
+        assert results[("pinball_loss_ratio", baseline)].metric_value == pytest.approx(ratio, rel=1e-12)
+        assert "geometric mean over 2 assets" in results[("pinball_loss_ratio", baseline)].metric_name
 
 
 def test_predict_a_panel_gives_every_asset_in_one_frame(panel_model):

@@ -414,6 +414,24 @@ def test_api_backtest_matches_the_recorded_held_out_metrics(served, tiny_model):
     assert calibration["visible"] and calibration["value"]["path"].endswith(".png"), calibration
 
 
+def test_header_shows_the_held_out_ratios_to_ewma_and_garch(tiny_model, tmp_path):
+    from lstm_forecaster.app import header_markdown, model_info
+
+    metrics = json.loads((tiny_model / "metrics.json").read_text())
+    versus = metrics["comparison"]["pooled"]["model_vs"]
+    header = header_markdown(load_model(tiny_model), model_info(str(tiny_model), None))
+    line = next(t for t in header.split("\n\n") if t.startswith("**Held-out test split:**"))
+    assert f"**{versus['ewma']['ratio_all']:.3f}x** EWMA(0.94)'s" in line
+    assert f"**{versus['garch']['ratio_all']:.3f}x** GARCH(1,1)-t's" in line
+    assert f"DM p = {versus['garch']['dm_p_value'][0]:.3f} at step 1" in line
+    # A model folder whose metrics.json predates the comparison: the header, without that line.
+    old = tmp_path / "old"
+    shutil.copytree(tiny_model, old)
+    (old / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "comparison"}))
+    header = header_markdown(load_model(old), model_info(str(old), None))
+    assert "**Model card:**" in header and "Held-out test split" not in header
+
+
 def test_api_backtest_on_a_file_over_its_own_dates(served, tiny_model):
     url, model = served
     note, metrics, plot, calibration = _client(url).predict(

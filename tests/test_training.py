@@ -338,6 +338,66 @@ def test_evaluate_recomputes_the_recorded_test_metrics(trained, df, tmp_path):
     assert result.report == recorded
 
 
+def test_metrics_hold_the_test_split_beside_the_field_baselines(trained, df):
+    from lstm_forecaster.backtest import compare_frame
+    from lstm_forecaster.card import render_model_card
+    from lstm_forecaster.comparison import comparison_table
+    from lstm_forecaster.evaluation import metrics_table
+
+    metrics = json.loads((trained / "metrics.json").read_text())
+    args = json.loads((trained / "training_args.json").read_text())
+    comparison = metrics["comparison"]
+    assert comparison["forecasts"] == ["model", "ewma", "naive", "constant_quantile", "garch"]
+    assert comparison["assets"] == ["series"] and comparison["horizon"] == 2
+    # Baselines fitted on the training split only, on exactly the test origins and steps of the model.
+    assert comparison["baselines_fitted_on"]["series"]["end"] == args["splits"]["train"]["end"]
+    assert comparison["per_asset"]["series"]["n_origins"] == metrics["n_origins"] == args["splits"]["test"]["origins"]
+    row = comparison["per_asset"]["series"]["forecasts"]["model"]
+    assert {"pinball", "coverage_80", "coverage_50", "mase", "skill", "ratio"} <= set(row)
+    assert {"ratio", "ratio_all", "dm_p_value"} <= set(comparison["pooled"]["model_vs"]["garch"])
+    # The same figures as compare_frame on the same test frame.
+    model = LSTMForecaster.from_pretrained(str(trained))
+    frame = model.backtest(df, start=pd.Timestamp(args["splits"]["test"]["first_origin"]))
+    again = compare_frame(frame, df, model.config.quantiles, train_end=args["splits"]["train"]["end"])
+    assert json.loads(json.dumps(again)) == comparison
+    # Printed (once) with the held-out table; shown in the card, whose model-index carries the ratios.
+    table = metrics_table(metrics)
+    assert table.count(comparison_table(comparison)) == 1 and table.count("Beside the field's baselines") == 1
+    card = ModelCard.load(trained / "README.md")
+    assert comparison_table(comparison) in card.text
+    results = {(r.metric_type, r.metric_config): r.metric_value for r in card.data.eval_results}
+    for baseline in ("ewma", "garch"):
+        ratio = comparison["pooled"]["model_vs"][baseline]["ratio_all"]
+        assert results[("pinball_loss_ratio", baseline)] == pytest.approx(ratio, rel=1e-12)
+    assert ("mae", None) in results and ("pinball_loss", "constant_quantile") in results  # the older entries stay
+    # A metrics.json written before the comparison existed still prints and renders, without it.
+    old = {k: v for k, v in metrics.items() if k != "comparison"}
+    assert "Beside the field's baselines" not in metrics_table(old)
+    parts = {"config": model.config, "training_args": args, "metrics": old, "plots": []}
+    old_results = ModelCard(render_model_card(parts)).data.eval_results
+    assert ("mae", None) in {(r.metric_type, r.metric_config) for r in old_results}
+    assert "pinball_loss_ratio" not in {r.metric_type for r in old_results}
+
+
+def test_a_run_that_scores_only_itself_fits_no_baselines(df, tmp_path):
+    out = train(tiny(epochs=1), tmp_path / "trial", data=df, progress=False, compare_baselines=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "comparison" not in metrics and "comparison_skipped" not in metrics and "quantile" in metrics
+
+
+def test_volume_and_point_models_say_why_they_are_not_compared(df):
+    from lstm_forecaster.backtest import held_out_comparison
+    from lstm_forecaster.configuration import LSTMForecasterConfig
+    from lstm_forecaster.evaluation import comparison_section
+
+    frame = pd.DataFrame({"origin": [], "step": []})
+    point = held_out_comparison(LSTMForecasterConfig(quantiles=None), frame, df, df.index[100])
+    assert list(point) == ["comparison_skipped"] and "point model" in point["comparison_skipped"]
+    volume = held_out_comparison(LSTMForecasterConfig(target="volume", quantiles=[0.1, 0.5, 0.9]), frame, df, None)
+    assert "volume model" in volume["comparison_skipped"]
+    assert comparison_section(volume) == f"\nNot compared with the field's baselines: {volume['comparison_skipped']}.\n"
+
+
 def test_scaler_and_weights_ignore_the_test_rows(df, tmp_path):
     first = train(tiny(), tmp_path / "a", data=df, progress=False)
     args = json.loads((first / "training_args.json").read_text())

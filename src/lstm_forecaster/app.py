@@ -35,7 +35,7 @@ import pandas as pd
 
 from . import guards
 from .app_plots import backtest_figure, forecast_figure, interval_bands
-from .app_service import Forecast, ForecastService, split_range
+from .app_service import Forecast, ForecastService, held_out_comparison_markdown, split_range
 from .app_service import day as _day
 from .configuration import LSTMForecasterConfig
 from .errors import user_message
@@ -211,6 +211,9 @@ def header_markdown(model: LSTMForecaster, info: ModelInfo) -> str:
         lines.append(text + ".")
     else:
         lines.append("**Trained on:** not recorded (the model has no training_args.json).")
+    held_out = held_out_comparison_markdown(info.metrics)
+    if held_out:
+        lines.append(held_out)
     if info.is_local:
         lines.append(f"**Model card:** `{info.card_url}`")
     else:

@@ -343,6 +343,34 @@ class ForecastService:
         return run
 
 
+def held_out_comparison_markdown(metrics: dict) -> str | None:
+    """One line of `metrics.json`'s comparison with the field's baselines: the model's pooled pinball loss
+    over EWMA(0.94)'s and GARCH(1,1)-t's on the held-out split, with the Diebold-Mariano p-values at
+    step 1; None for a metrics.json without it (written before it existed, or a model it skipped)."""
+    comparison = metrics.get("comparison") if isinstance(metrics, dict) else None
+    versus = ((comparison or {}).get("pooled") or {}).get("model_vs") if isinstance(comparison, dict) else None
+    if not isinstance(versus, dict):
+        return None
+    parts = []
+    for who, label in (("ewma", "EWMA(0.94)"), ("garch", "GARCH(1,1)-t")):
+        row = versus.get(who) or {}
+        ratio = row.get("ratio_all")
+        if isinstance(ratio, (int, float)):
+            p = (row.get("dm_p_value") or [None])[0]
+            dm = f", DM p = {p:.3f} at step 1" if isinstance(p, (int, float)) else ""
+            parts.append(f"**{ratio:.3f}x** {label}'s{dm}")
+    if not parts:
+        return None
+    assets = comparison.get("assets") or []
+    pooled = f", geometric mean over {len(assets)} assets" if len(assets) > 1 else ""
+    split = metrics.get("split", "test")
+    return (
+        f"**Held-out {split} split:** the model's pinball loss is "
+        + " and ".join(parts)
+        + f" (all steps{pooled}; below 1: the model is better; baselines fitted on the training split only)."
+    )
+
+
 def _asset_args(training_args: dict, symbol: str | None) -> dict:
     """The training record with the splits of one asset of a panel (its own dates), when recorded."""
     assets = (training_args.get("data") or {}).get("assets")

@@ -38,10 +38,14 @@ from .comparison import comparison_report, comparison_table
 from .evaluation import quantile_column
 from .strategy import STRATEGIES, positions, strategy_report, strategy_table
 
-__all__ = ["BacktestResult", "backtest", "compare_frame", "series_of"]
+__all__ = ["COMPARISON_KEY", "BacktestResult", "backtest", "compare_frame", "held_out_comparison", "series_of"]
 
 SINGLE = "series"
 """Symbol given to a single (non-panel) series."""
+
+COMPARISON_KEY = "comparison"
+"""Key of ``metrics.json`` holding the held-out comparison with the field's baselines (:func:`compare_frame`);
+``comparison_skipped`` holds, instead, why a model was not compared (volume or point forecasts)."""
 
 
 def series_of(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -349,6 +353,45 @@ def compare_frame(
     report["baselines_fitted_on"] = {s: d["baselines_fitted_on"] for s, d in data.items()}
     _finite(report)
     return report
+
+
+def held_out_comparison(
+    config: Any, frame: pd.DataFrame, df: pd.DataFrame, train_end: Any, symbols: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """What ``metrics.json`` records of a held-out evaluation beside the field's baselines.
+
+    Parameters
+    ----------
+    config : LSTMForecasterConfig
+        The model's config (its ``quantiles`` and ``target`` decide whether it can be compared).
+    frame : pandas.DataFrame
+        The model's backtest frame on the evaluated split (price units; a ``symbol`` column for a panel).
+    df : pandas.DataFrame
+        The data the frame was made from.
+    train_end : timestamp-like
+        Last row of the training split (inclusive): every baseline is fitted on each series' rows up
+        to it, then frozen.
+    symbols : sequence of str, optional
+        Of a panel, the assets to compare (those the held-out evaluation scored); default all.
+
+    Returns
+    -------
+    dict
+        ``{"comparison": compare_frame(...)}``, or ``{"comparison_skipped": reason}`` for a model whose
+        forecasts cannot be set beside the price baselines (volume target, point forecasts, forecasts
+        without a finite log return).
+    """
+    if not getattr(config, "quantiles", None):
+        return {"comparison_skipped": "a point model: the field's baselines are compared on quantile forecasts"}
+    if getattr(config, "target", "close") == "volume":
+        return {"comparison_skipped": "a volume model: the field's baselines forecast the close"}
+    if symbols is not None and "symbol" in frame.columns:
+        frame = frame[frame["symbol"].astype(str).isin([str(s) for s in symbols])]
+    try:
+        report = compare_frame(frame, df, config.quantiles, train_end=train_end)
+    except ValueError as exc:
+        return {"comparison_skipped": f"the baselines could not be set beside this model: {exc}"}
+    return {COMPARISON_KEY: report}
 
 
 def backtest(

@@ -309,6 +309,7 @@ def card_data(parts: dict, *, repo_id: str | None = None):
             _panel_results(panel, add)
         else:
             _series_results(report, add)
+        _comparison_results(metrics.get("comparison"), add)
     return ModelCardData(
         library_name=LIBRARY_NAME,
         license=LICENSE,
@@ -348,6 +349,23 @@ def _panel_results(panel: dict, add) -> None:
     for who, coverage in (pooled.get("coverage") or {}).items():
         label = "model" if who == "model" else f"{who.replace('_', ' ')} (baseline)"
         add(who, label, "coverage", coverage, f"interval coverage, {assets}")
+
+
+_FIELD_BASELINES = {"ewma": "EWMA(0.94) volatility", "garch": "GARCH(1,1)-t"}
+
+
+def _comparison_results(comparison: Any, add) -> None:
+    """Model-index entries of `metrics.json`'s comparison with the field's baselines: the model's pinball
+    loss over EWMA(0.94)'s and GARCH(1,1)-t's, all steps (geometric mean over assets for a panel)."""
+    if not isinstance(comparison, dict):
+        return  # a metrics.json written before the comparison existed, or a model it skipped
+    versus = (comparison.get("pooled") or {}).get("model_vs") or {}
+    assets = comparison.get("assets") or []
+    where = f"geometric mean over {len(assets)} assets" if len(assets) > 1 else "one series"
+    for who, label in _FIELD_BASELINES.items():
+        ratio = (versus.get(who) or {}).get("ratio_all")
+        # metric_config names the baseline the model's pinball loss is divided by
+        add(who, "model", "pinball_loss_ratio", ratio, f"pinball loss over {label}'s, log returns, all steps, {where}")
 
 
 def _model_name(parts: dict) -> str:

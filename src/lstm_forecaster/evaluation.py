@@ -58,6 +58,7 @@ from .metrics import (
 __all__ = [
     "REQUIRED_COLUMNS",
     "baseline_forecasts",
+    "comparison_section",
     "diebold_mariano",
     "direction_metrics",
     "evaluate_backtest",
@@ -583,7 +584,7 @@ def metrics_table(report: dict[str, Any]) -> str:
     if isinstance(report, dict) and report.get("panel"):
         from .panel_evaluation import panel_metrics_table
 
-        return panel_metrics_table(report)
+        return panel_metrics_table(report) + comparison_section(report)
     if not isinstance(report, dict) or "models" not in report:
         raise ValueError("report must be the dict returned by evaluate_backtest (key 'models').")
     lines = [
@@ -618,7 +619,25 @@ def metrics_table(report: dict[str, Any]) -> str:
             coverage = _fmt(row.get("coverage"), percent=True)
             nominal = _fmt(row.get("nominal_coverage"), percent=True)
             lines.append(f"| {name} | {_fmt(row.get('pinball'))} | {coverage} | {nominal} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + comparison_section(report)
+
+
+def comparison_section(report: dict[str, Any]) -> str:
+    """The comparison with the field's baselines a held-out report holds (``metrics.json``'s
+    ``comparison``), as Markdown; the reason when it was skipped; ``""`` for a report without either
+    (one written before the comparison existed)."""
+    comparison = report.get("comparison")
+    if isinstance(comparison, dict) and "pooled" in comparison:
+        from .comparison import comparison_table
+
+        return (
+            "\nBeside the field's baselines (naive, constant quantile, EWMA(0.94), GARCH(1,1)-t), each fitted on "
+            "the training split only, on the same origins and steps; losses on log returns from the close at "
+            "each origin.\n\n" + comparison_table(comparison)
+        )
+    if report.get("comparison_skipped"):
+        return f"\nNot compared with the field's baselines: {report['comparison_skipped']}.\n"
+    return ""
 
 
 # --------------------------------------------------------------------------------------------------

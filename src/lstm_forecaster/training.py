@@ -849,6 +849,7 @@ def train(
     evaluate_split: str = "test",
     recipe_file: str | None = None,
     on_epoch=None,
+    compare_baselines: bool = True,
 ) -> Path:
     """Train a recipe and write a complete model folder.
 
@@ -882,6 +883,10 @@ def train(
         Called on every process after each epoch with that epoch's `history` entry (`epoch`,
         `train_loss`, `val_loss`, ...); an exception it raises stops training and propagates (the
         tuner reports the validation loss to Optuna here and prunes a bad trial).
+    compare_baselines : bool
+        Set the evaluated split beside the field's baselines (`metrics.json`'s `comparison`, GARCH fits
+        included); the tuner's trials and the walk-forward's refits, which score only their own figures,
+        turn it off.
 
     Returns
     -------
@@ -1120,6 +1125,12 @@ def train(
             plotted = (None, frame, history_series)
         report = {"split": evaluate_split, **report}
         report.update(model_extras(model, frame, raw_frame, kept if baseline_val is not None else None))
+        if compare_baselines:
+            report.update(
+                field_comparison(
+                    model, frame, df, split if isinstance(split, PanelSplit) else index[split.train_last], report
+                )
+            )
 
         # 6. the model folder, written whole then renamed
         training_args = {
@@ -1550,6 +1561,7 @@ def evaluate_model(
         full, report, (_, frame, history) = _evaluate_panel(model, df, samples, split, "test")
         raw = model.backtest(df, samples=samples, origins=split.test, calibrate=False)
         report = {"split": "test", **report, **model_extras(model, full, raw, training_args.get("kept"))}
+        report.update(field_comparison(model, full, df, split, report))
         return HeldOutEvaluation(report, frame, history, model)
     splits = training_args["splits"]
     try:
@@ -1572,6 +1584,7 @@ def evaluate_model(
     report = {"split": "test", **evaluate_backtest(frame, history, train_end, model.config.quantiles)}
     raw = model.backtest(df, start=first_origin, calibrate=False)
     report.update(model_extras(model, frame, raw, training_args.get("kept")))
+    report.update(field_comparison(model, frame, df, train_end, report))
     return HeldOutEvaluation(report, frame, history, model)
 
 
@@ -1584,6 +1597,28 @@ def model_extras(model: LSTMForecaster, frame: pd.DataFrame, raw_frame: pd.DataF
     if model.config.calibrates:
         out["calibration"] = calibration_report(raw_frame, frame, model.config)
     return out
+
+
+def field_comparison(
+    model: LSTMForecaster, frame: pd.DataFrame, df: pd.DataFrame, train_end: PanelSplit | pd.Timestamp, report: dict
+) -> dict:
+    """`metrics.json`'s comparison of the evaluated split with the field's baselines (naive, constant
+    quantile, EWMA(0.94), GARCH(1,1)-t), each fitted on the training rows only: `backtest.held_out_comparison`.
+
+    `train_end` is the last training timestamp, or a panel's split (its training rows: those before
+    `validation_start`, in every asset); of a panel, the assets `report` scored are compared.
+    """
+    from .backtest import held_out_comparison
+
+    if isinstance(train_end, PanelSplit):  # the latest row before validation_start, of any asset
+        stamps = df.index.get_level_values("timestamp")
+        before = stamps[stamps < train_end.validation_start]
+        if before.empty:
+            return {
+                "comparison_skipped": f"no training row before {train_end.validation_start} to fit the baselines on"
+            }
+        train_end = before.max()
+    return held_out_comparison(model.config, frame, df, train_end, symbols=report.get("symbols"))
 
 
 def write_evaluation_folder(output: str | Path, frame, history, report: dict, title: str, target: str) -> Path:

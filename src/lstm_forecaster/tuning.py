@@ -240,6 +240,7 @@ def _objective(recipe, parameters, df, scratch: Path, cpu: bool, ewma: float | N
                 progress=False,
                 evaluate_split="validation",
                 on_epoch=on_epoch,
+                compare_baselines=False,  # a trial is scored on its own pinball loss; no GARCH fits
             )
             report = json.loads((out / METRICS).read_text())
             args = json.loads((out / TRAINING_ARGS).read_text())

@@ -150,6 +150,7 @@ def walk_forward(
                     data=history,
                     progress=False,
                     evaluate_split="validation",
+                    compare_baselines=False,  # the backtest compares the whole period itself
                 )
                 model = LSTMForecaster.from_pretrained(folder)
                 args = json.loads((Path(folder) / "training_args.json").read_text())
