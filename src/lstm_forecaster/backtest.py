@@ -36,6 +36,7 @@ import pandas as pd
 from .baselines import BASELINES, baseline_quantiles
 from .comparison import comparison_report, comparison_table
 from .evaluation import quantile_column
+from .output_folder import replace_folder
 from .strategy import STRATEGIES, positions, strategy_report, strategy_table
 
 __all__ = ["COMPARISON_KEY", "BacktestResult", "backtest", "compare_frame", "held_out_comparison", "series_of"]
@@ -163,13 +164,7 @@ class BacktestResult:
             for path in tmp.iterdir():
                 path.chmod(0o644)
             tmp.chmod(0o755)
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{os.getpid()}"
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
+            replace_folder(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return target

@@ -42,8 +42,8 @@ import torch
 
 from . import __version__
 from .modeling import LSTMForecaster
+from .output_folder import replace_folder
 from .scaling import SCALER_NAME
-from .training import _replace_folder
 
 FORMATS = ("onnx",)
 ONNX_NAME = "model.onnx"
@@ -223,7 +223,7 @@ def export_onnx(
         (tmp / README_NAME).write_text(contract(model, opset), encoding="utf-8")
         for path in tmp.iterdir():
             path.chmod(0o644)
-        _replace_folder(tmp, output)
+        replace_folder(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

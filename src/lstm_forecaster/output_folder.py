@@ -156,3 +156,15 @@ def clean_stale_temporaries(output_dir: Path) -> list[Path]:
                 path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def replace_folder(tmp: Path, output_dir: Path) -> None:
+    """Rename the complete folder `tmp` to `output_dir`, replacing an existing one only once the new one
+    is complete (the old one is moved aside, then removed)."""
+    if output_dir.exists():
+        old = output_dir.parent / f".{output_dir.name}.old-{os.getpid()}"
+        os.replace(output_dir, old)
+        os.replace(tmp, output_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, output_dir)

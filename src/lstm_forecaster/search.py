@@ -26,10 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .configuration import LSTMForecasterConfig
-from .training import TrainingConfig, recipe_from_dict
+from .training import TrainingConfig, read_recipe_file, recipe_from_dict
 
 SEARCH_KEY = "search"
 # Never searched: they change the data, the splits or the objective, or only add noise.
@@ -245,15 +243,7 @@ def load_search_recipe(path: str | Path) -> tuple[TrainingConfig, list[Parameter
         When the recipe or its search space is bad (see `parse_search`, `check_search`).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(2, "no such recipe file", str(path))
-    try:
-        values = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ValueError(f"cannot read recipe {path}: {str(e).splitlines()[0]}") from e
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: a recipe must be a mapping of keys to values. Got {type(values).__name__}.")
-    values = dict(values)
+    values = read_recipe_file(path)
     space = values.pop(SEARCH_KEY, None)
     try:
         recipe = recipe_from_dict(values)

@@ -53,7 +53,7 @@ from .configuration import LSTMForecasterConfig
 from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
 from .guards import PROFILE_KEY, training_profile
 from .modeling import LSTMForecaster
-from .output_folder import claim_output
+from .output_folder import claim_output, replace_folder
 from .panel import (
     PanelSamples,
     PanelSplit,
@@ -325,18 +325,30 @@ def load_recipe(path: str | Path) -> TrainingConfig:
         When it is not YAML, or names an unknown key or a bad value.
     """
     path = Path(path)
+    values = read_recipe_file(path)
+    values.pop("search", None)  # the search space of `lstm-forecaster tune`
+    try:
+        return recipe_from_dict(values)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
+
+
+def read_recipe_file(path: str | Path) -> dict:
+    """The mapping a recipe file holds (YAML or JSON), before any key is checked.
+
+    Raises `FileNotFoundError` for a missing file and `ValueError` naming the file when it is not
+    YAML or not a mapping.
+    """
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(2, "no such recipe file", str(path))
     try:
         values = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ValueError(f"cannot read recipe {path}: {str(e).splitlines()[0]}") from e
-    if isinstance(values, dict):
-        values = {k: v for k, v in values.items() if k != "search"}  # the search space of `lstm-forecaster tune`
-    try:
-        return recipe_from_dict(values)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from e
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a recipe must be a mapping of keys to values. Got {type(values).__name__}.")
+    return dict(values)
 
 
 # ----- data and splits ------------------------------------------------------------------------------
@@ -1372,21 +1384,10 @@ def _write_folder(output_dir: Path, model, plotted, report, training_args, recip
         (tmp / "README.md").write_text(_model_card(model, training_args, report), encoding="utf-8")
         for path in tmp.iterdir():
             path.chmod(0o644)  # a model folder is meant to be shared and served
-        _replace_folder(tmp, output_dir)
+        replace_folder(tmp, output_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _replace_folder(tmp: Path, output_dir: Path) -> None:
-    """Rename `tmp` to `output_dir`, replacing an existing one only once the new one is complete."""
-    if output_dir.exists():
-        old = output_dir.parent / f".{output_dir.name}.old-{os.getpid()}"
-        os.replace(output_dir, old)
-        os.replace(tmp, output_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, output_dir)
 
 
 def _model_card(model: LSTMForecaster, training_args: dict, report: dict) -> str:
