@@ -5,6 +5,10 @@ dropped by `compute_features`, never filled with later values.
 
 Names are either fixed (`close`, `log_return`, `macd_hist`, ...) or a prefix with a window length
 (`ema_7`, `rsi_14`, `volatility_14`, `return_mean_24`, `return_std_24`, `volume_ratio_24`).
+
+Calendar features (`dow_sin`, `dow_cos`, `hour_sin`, `hour_cos`) read the row's own UTC timestamp
+only: the day of the week (Monday 0) and the hour of the day as points on a circle, so Sunday sits
+next to Monday and 23:00 next to 00:00. On daily rows the hour is constant (`hour_sin` 0, `hour_cos` 1).
 """
 
 from __future__ import annotations
@@ -59,6 +63,16 @@ class Columns:
                 raise ValueError(f"missing column '{name}'; found: {', '.join(found) or 'no columns'}")
             self.arrays[name] = df[name].to_numpy(dtype="float64")[self.skip :]
         return self.arrays[name]
+
+    def timestamps(self) -> np.ndarray:
+        """The rows' timestamps as naive UTC `datetime64[s]` values (array `"timestamp"`, or the frame's index)."""
+        if "timestamp" not in self.arrays:
+            index = None if self.frame is None else self.frame.index
+            if not isinstance(index, pd.DatetimeIndex):
+                raise ValueError("calendar features need timestamps: a DatetimeIndex (UTC) on the rows")
+            index = index.tz_convert("UTC").tz_convert(None) if index.tz is not None else index
+            self.arrays["timestamp"] = index.to_numpy()[self.skip :]
+        return self.arrays["timestamp"].astype("datetime64[s]")
 
     def shared(self, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """`compute()`, computed once per key."""
@@ -157,12 +171,36 @@ def _volume_ratio(c: Columns, n: int) -> np.ndarray:
         return volume / _rolling_mean(volume, n)
 
 
+def _seconds(c: Columns) -> np.ndarray:
+    return c.shared(("seconds",), lambda: c.timestamps().astype("int64"))
+
+
+def _day_of_week(c: Columns) -> np.ndarray:
+    """0 (Monday) to 6 (Sunday); 1970-01-01 was a Thursday."""
+    return ((np.floor_divide(_seconds(c), 86400) + 3) % 7).astype("float64")
+
+
+def _hour_of_day(c: Columns) -> np.ndarray:
+    """0 to 23, the UTC hour the row starts in."""
+    return np.floor_divide(np.mod(_seconds(c), 86400), 3600).astype("float64")
+
+
+def _on_circle(values: np.ndarray, period: float, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    return fn(2.0 * np.pi * values / period)
+
+
 _KERNELS: dict[str, Callable[[Columns], np.ndarray]] = {
     **{name: (lambda c, _name=name: c.column(_name)) for name in (*PRICE_COLUMNS, "volume")},
     "log_return": _log_return,
     "log_range": lambda c: np.log(c.column("high") / c.column("low")),
     "macd_hist": _macd_hist,
+    "dow_sin": lambda c: _on_circle(_day_of_week(c), 7.0, np.sin),
+    "dow_cos": lambda c: _on_circle(_day_of_week(c), 7.0, np.cos),
+    "hour_sin": lambda c: _on_circle(_hour_of_day(c), 24.0, np.sin),
+    "hour_cos": lambda c: _on_circle(_hour_of_day(c), 24.0, np.cos),
 }
+CALENDAR_FEATURES = ("dow_sin", "dow_cos", "hour_sin", "hour_cos")
+"""Features of the row's timestamp alone: sin and cos of 2 pi day_of_week / 7 and of 2 pi hour / 24 (UTC)."""
 _WINDOW_KERNELS: dict[str, Callable[[Columns, int], np.ndarray]] = {
     "ema": _close_ema,
     "rsi": _rsi,
@@ -228,6 +266,7 @@ FEATURES: dict[str, FeatureFn] = {
     "log_return": log_return,
     "log_range": log_range,
     "macd_hist": macd_hist,
+    **{name: (lambda df, _name=name: _series(_KERNELS[_name], df)) for name in CALENDAR_FEATURES},
 }
 """Features without a parameter, by name."""
 
@@ -283,13 +322,14 @@ def is_window_scalable(name: str) -> bool:
     return name in WINDOW_SCALABLE or bool(match and match.group(1) in WINDOW_SCALABLE_PREFIXES)
 
 
-CONTEXT_KINDS = ("return", "price", "price_difference", "volume", "ratio", "bounded")
+CONTEXT_KINDS = ("return", "price", "price_difference", "volume", "ratio", "bounded", "calendar")
 _CONTEXT_KIND = {
     **{name: "price" for name in PRICE_COLUMNS},
     "volume": "volume",
     "log_return": "return",
     "log_range": "return",
     "macd_hist": "price_difference",
+    **{name: "calendar" for name in CALENDAR_FEATURES},
 }
 _CONTEXT_KIND_PREFIX = {
     "ema": "price",
@@ -308,7 +348,8 @@ def context_kind(name: str) -> str:
     price level (log of it over the last close, divided by the volatility); `price_difference`: a
     difference of prices (over the last close, divided by the volatility); `volume`: a traded volume
     (over its context mean, minus 1); `ratio`: already a ratio around 1 (minus 1); `bounded`: an
-    oscillator in [0, 100] (centred on 50, divided by 50).
+    oscillator in [0, 100] (centred on 50, divided by 50); `calendar`: already in [-1, 1] and free of
+    any scale (passed through unchanged).
     """
     if name in _CONTEXT_KIND:
         return _CONTEXT_KIND[name]

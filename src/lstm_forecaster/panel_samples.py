@@ -163,6 +163,7 @@ class PanelSamples:
                     f"missing column '{column}' for target '{c.target}'; found: {', '.join(panel.columns)}"
                 )
         columns = Columns({name: panel[name].to_numpy(dtype="float64")[rows] for name in panel.columns})
+        columns.arrays["timestamp"] = stamps[rows]
         warmup = warmup_rows(c.features)
         values = feature_array(columns, c.features, warmup)
         tail = stamps[rows][:, warmup:]

@@ -271,7 +271,8 @@ def context_normalize(windows, closes, feature_names: list[str], decay: float = 
 
     Per feature kind (`features.context_kind`): returns divided by the window's volatility sigma;
     prices as log(x / last close) / sigma; price differences as x / last close / sigma; volume as
-    x / (its window mean) - 1; ratios minus 1; oscillators (x - 50) / 50. Clipped to +-`FEATURE_CLIP`.
+    x / (its window mean) - 1; ratios minus 1; oscillators (x - 50) / 50; calendar features unchanged.
+    Clipped to +-`FEATURE_CLIP`.
 
     Parameters
     ----------
@@ -309,6 +310,8 @@ def context_normalize(windows, closes, feature_names: list[str], decay: float = 
             x = torch.where(mean > 0, x / torch.where(mean > 0, mean, 1.0) - 1.0, torch.zeros_like(x))
         elif kind == "ratio":
             x = x - 1.0
+        elif kind == "calendar":
+            pass
         else:  # bounded
             x = (x - 50.0) / 50.0
         columns.append(x)
