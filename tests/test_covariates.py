@@ -7,6 +7,7 @@ import torch
 from test_fast_path import assert_same, full, walk
 
 from lstm_forecaster import LSTMForecaster, LSTMForecasterConfig, load_ohlcv
+from lstm_forecaster.card import describe_feature
 from lstm_forecaster.features import compute_features, context_kind, validate_feature_names
 from lstm_forecaster.scaling import Scaler
 
@@ -53,6 +54,7 @@ def test_bad_names_and_missing_timestamps_rejected():
     with pytest.raises(ValueError, match="calendar features need timestamps"):
         compute_features(walk(10, 1).reset_index(drop=True), ["dow_sin"])
     assert {context_kind(name) for name in CALENDAR} == {"calendar"}
+    assert describe_feature("dow_sin") == "sin(2 pi d / 7), d the UTC day of the week (Monday 0)"
 
 
 def fitted(df: pd.DataFrame, scaling: str) -> LSTMForecaster:

@@ -261,12 +261,28 @@ def volume_ratio(df: pd.DataFrame, n: int) -> pd.Series:
     return _series(lambda c: _volume_ratio(c, n), df)
 
 
+_CALENDAR_DOCS = {
+    "dow_sin": "sin(2 pi d / 7), d the UTC day of the week (Monday 0).",
+    "dow_cos": "cos(2 pi d / 7), d the UTC day of the week (Monday 0).",
+    "hour_sin": "sin(2 pi h / 24), h the UTC hour of the day.",
+    "hour_cos": "cos(2 pi h / 24), h the UTC hour of the day.",
+}
+
+
+def _calendar_feature(name: str) -> FeatureFn:
+    def feature(df: pd.DataFrame) -> pd.Series:
+        return _series(_KERNELS[name], df)
+
+    feature.__name__, feature.__doc__ = name, _CALENDAR_DOCS[name]
+    return feature
+
+
 FEATURES: dict[str, FeatureFn] = {
     **{name: (lambda df, _name=name: _series(_KERNELS[_name], df)) for name in (*PRICE_COLUMNS, "volume")},
     "log_return": log_return,
     "log_range": log_range,
     "macd_hist": macd_hist,
-    **{name: (lambda df, _name=name: _series(_KERNELS[_name], df)) for name in CALENDAR_FEATURES},
+    **{name: _calendar_feature(name) for name in CALENDAR_FEATURES},
 }
 """Features without a parameter, by name."""
 
