@@ -108,42 +108,9 @@ def is_clean_ohlcv(df) -> bool:
     a `(symbol, timestamp)` index with each symbol's rows together and oldest first, and marked by
     `load_panel` (`CLEAN_MARK`). Anything else is normalised as usual.
     """
-    if not isinstance(df, pd.DataFrame):
-        return False
-    columns = list(df.columns)
-    if "close" not in columns or columns != [c for c in OHLCV if c in columns]:
-        return False
-    if any(dtype != np.float64 for dtype in df.dtypes):
-        return False
-    index = df.index
-    if isinstance(index, pd.MultiIndex):
-        if tuple(index.names) != ("symbol", "timestamp") or not df.attrs.get(CLEAN_MARK):
-            return False
-        stamps = index.levels[1]
-        if not isinstance(stamps, pd.DatetimeIndex) or str(stamps.tz) != "UTC":
-            return False
-        codes = index.codes[0]
-        same = codes[1:] == codes[:-1]
-        ordered = bool((codes[1:] >= codes[:-1]).all())  # each symbol's rows together (levels in panel order)
-        if not ordered and (~same).sum() + 1 != len(np.unique(codes)):  # a symbol's rows are not together
-            return False
-        steps = np.diff(index.get_level_values(1).asi8)
-        if not (steps[same] > 0).all():
-            return False
-    else:
-        if not isinstance(index, pd.DatetimeIndex) or index.name != "timestamp" or str(index.tz) != "UTC":
-            return False
-        if not (index.is_monotonic_increasing and index.is_unique):
-            return False
-    values = df.to_numpy()
-    if np.isnan(values).any():
-        return False
-    prices = [i for i, c in enumerate(columns) if c != "volume"]
-    if (values[:, prices] <= 0).any() or ("volume" in columns and (values[:, columns.index("volume")] < 0).any()):
-        return False
-    if "high" in columns and "low" in columns:
-        return not (values[:, columns.index("high")] < values[:, columns.index("low")]).any()
-    return True
+    from .forecast_rows import clean_arrays
+
+    return clean_arrays(df) is not None
 
 
 def _read(source, *, revision: str | None, split: str) -> pd.DataFrame:
@@ -595,7 +562,7 @@ class Samples:
         check_last: int | None = None,
         last_rows: int | None = None,
     ):
-        from .features import Columns, check_finite, feature_array, warmup_rows
+        from .features import Columns, warmup_rows
 
         quantity = "volume" if target == "volume" else "close"
         if quantity not in df.columns:
@@ -604,13 +571,57 @@ class Samples:
             df, warmup_rows(features) + context_length, f"context_length {context_length} plus the features' warm-up"
         )
         skipped = len(df) - last_rows if last_rows is not None and len(df) > last_rows else 0
-        columns = Columns.of(df, skipped)
+        self._fill(Columns.of(df, skipped), df.index[skipped:], features, target, context_length, horizon, check_last)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        arrays: dict[str, np.ndarray],
+        stamps: np.ndarray,
+        features: list[str],
+        target: str,
+        context_length: int,
+        horizon: int,
+        check_last: int | None = None,
+    ) -> Samples:
+        """The samples of one series given as arrays: its float64 columns and naive UTC `datetime64` stamps
+        (the rows of a `forecast_rows.ForecastRows`), with as many rows as the features' warm-up and one
+        window at least; the same numbers as the constructor on a frame of these rows."""
+        from .features import Columns
+
+        samples = cls.__new__(cls)
+        samples._fill(
+            Columns({**arrays, "timestamp": stamps}), stamps, features, target, context_length, horizon, check_last
+        )
+        return samples
+
+    def _fill(self, columns, index, features, target, context_length, horizon, check_last) -> None:
+        """Features of `columns` after the warm-up rows; `index` the rows' `DatetimeIndex`, or their naive
+        UTC stamps (the index is then built when first read)."""
+        from .features import check_finite, feature_array, warmup_rows
+
+        quantity = "volume" if target == "volume" else "close"
         warmup = warmup_rows(features)
         values = feature_array(columns, features, warmup)
-        self.index = df.index[skipped + warmup :]
+        if isinstance(index, pd.Index):
+            self.index = index[warmup:]
+        else:
+            self._index, self._stamps = None, index[warmup:]
         checked = slice(-check_last, None) if check_last else slice(None)
-        check_finite(values[checked], features, self.index[checked])
+        if not np.isfinite(values[checked]).all():
+            check_finite(values[checked], features, self.index[checked])
         self._set(values, columns.column(quantity)[warmup:], target, context_length, horizon)
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """The rows' UTC timestamps (after the features' warm-up)."""
+        if self._index is None:
+            self._index = pd.DatetimeIndex(self._stamps, name="timestamp").tz_localize("UTC")
+        return self._index
+
+    @index.setter
+    def index(self, index: pd.DatetimeIndex) -> None:
+        self._index = index
 
     def _set(self, features: np.ndarray, base: np.ndarray, target: str, context_length: int, horizon: int) -> None:
         self.features = np.ascontiguousarray(features)
@@ -619,9 +630,16 @@ class Samples:
         self.target = target
         # The real value of the target quantity at each row: the base of naive forecasts.
         self.base = base
-        self.targets = future_targets(base, horizon, target)
+        self._targets = None
         self._windows = sliding_windows(self.features, context_length)
         self._base_windows = sliding_windows(self.base[:, None], context_length)[..., 0]
+
+    @property
+    def targets(self) -> np.ndarray:
+        """(rows, horizon) each row's targets (`future_targets`; NaN beyond the data), computed when first read."""
+        if self._targets is None:
+            self._targets = future_targets(self.base, self.horizon, self.target)
+        return self._targets
 
     def __len__(self) -> int:
         return len(self.base)

@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import check_forecast_spacing, infer_step, series_steps, stamp_values, step_of
+from .data import check_forecast_spacing, infer_step, series_steps, stamp_values
 from .features import warmup_rows
+from .forecast_rows import ForecastRows
 
 INCOMPLETE_FRACTION = 0.1
 """A last candle whose volume is below this fraction of the median of the `INCOMPLETE_LOOKBACK` before it
@@ -197,23 +198,14 @@ def incomplete_last_candle(rows: pd.DataFrame) -> str | None:
     return _incomplete(stamp_values(rows.index), rows["volume"].to_numpy(dtype="float64"))
 
 
-def _steps(parts: list[tuple[str | None, np.ndarray, dict]]) -> np.ndarray:
-    """(series,) `step_of` of each series (vectorized: `data.series_steps`); NaT for series of one row."""
-    lengths = np.array([len(stamps) for _, stamps, _ in parts], dtype=np.int64)
-    if not len(parts):
-        return np.full(0, np.timedelta64("NaT"))
-    stamps = np.concatenate([stamps for _, stamps, _ in parts])
-    ends = np.cumsum(lengths)
-    return series_steps(stamps, ends - lengths, ends)
-
-
-def _low_last_volume(parts: list[tuple[str | None, np.ndarray, dict]]) -> np.ndarray:
+def _low_last_volume(rows: ForecastRows) -> np.ndarray:
     """(series,) whether each series' last candle may look incomplete (`_incomplete` says for sure):
     one vectorized median over the series long enough, instead of one per series."""
-    suspect = np.ones(len(parts), dtype=bool)
-    long = [i for i, (_, _, a) in enumerate(parts) if "volume" in a and len(a["volume"]) >= INCOMPLETE_LOOKBACK + 1]
+    suspect = np.ones(len(rows), dtype=bool)
+    volume = rows.column("volume")
+    long = np.flatnonzero(rows.lengths >= INCOMPLETE_LOOKBACK + 1) if volume is not None else []
     if len(long) > 1:  # one series: `_incomplete` computes its one median
-        block = np.stack([parts[i][2]["volume"][-INCOMPLETE_LOOKBACK - 1 :] for i in long])
+        block = rows.block(volume, INCOMPLETE_LOOKBACK + 1)[long]
         median = np.median(block[:, :-1], axis=1)
         suspect[long] = (median > 0) & (block[:, -1] < INCOMPLETE_FRACTION * median)
     return suspect
@@ -249,52 +241,87 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
     (pd.DataFrame, list of dict)
         The rows to forecast from, and the warnings.
     """
+    rows, warnings = check_rows(model, ForecastRows.read(df), drop_incomplete)
+    return rows.to_frame(), warnings
+
+
+def check_rows(model, rows: ForecastRows, drop_incomplete: bool = False) -> tuple[ForecastRows, list[dict]]:
+    """`before_forecast` on the arrays of a frame (`ForecastRows`): the rows to forecast from, and the warnings.
+
+    Every check is vectorized over the series; only the series a warning names cost a Python step.
+    """
     profile = getattr(model, "training_profile", None) or {}
     context = model.config.context_length
     quantity = _quantity(model.config.target)
     warnings: list[dict] = []
-    dropped = []
     trained_symbols = _trained_symbols(profile)
-    parts = series_arrays(df, ("volume", quantity))
-    gapped = _series_with_gaps(model, parts) if len(parts) > 1 else {}
-    if gapped and len(gapped) == len(parts):
+    gapped = _series_with_gaps(model, rows) if len(rows) > 1 else {}
+    if gapped and len(gapped) == len(rows):
         raise ValueError(f"no series can be forecast: {'; '.join(f'{s}: {e}' for s, e in gapped.items())}")
     for symbol, error in gapped.items():
         warnings.append(warning("gap", f"{symbol} is not forecast: {error}", symbol))
     if gapped:
-        df = df.drop(index=list(gapped), level="symbol")
-        parts = [part for part in parts if part[0] not in gapped]
-    low_volume = _low_last_volume(parts)
-    steps = _steps(parts) if profile.get("frequency") else None
-    for i, ((symbol, stamps, arrays), suspect) in enumerate(zip(parts, low_volume, strict=True)):
-        incomplete = _incomplete(stamps, arrays.get("volume")) if suspect else None
-        if incomplete and drop_incomplete:
-            dropped.append((symbol, pd.Timestamp(stamps[-1]).tz_localize("UTC")))
-            warnings.append(warning("dropped_incomplete", incomplete + "; it was dropped", symbol))
-            stamps, arrays = stamps[:-1], {c: v[:-1] for c, v in arrays.items()}
-            steps[i] = step_of(stamps).to_timedelta64() if steps is not None and len(stamps) >= 2 else steps[i]
-        elif incomplete:
+        rows = rows.without(gapped)
+    volume = rows.column("volume")
+    found = {}  # series -> why its last candle looks incomplete
+    for i in np.flatnonzero(_low_last_volume(rows)) if volume is not None else ():
+        why = _incomplete(rows.series_stamps(i), volume[rows.starts[i] : rows.ends[i]])
+        if why:
+            found[int(i)] = why
+    if drop_incomplete and found:
+        rows = rows.without_last(np.isin(np.arange(len(rows)), list(found)))
+    n = len(rows)
+    flagged = np.zeros(n, dtype=bool)
+    flagged[list(found)] = True
+    trained_step = pd.Timedelta(profile["frequency"]) if profile.get("frequency") else None
+    if trained_step is not None:
+        steps = series_steps(rows.stamps, rows.starts, rows.ends)
+        differs = (rows.lengths >= 2) & (steps != trained_step.to_timedelta64())
+        flagged |= differs
+    symbols = rows.symbols
+    zero_shot = np.zeros(n, dtype=bool)
+    if trained_symbols:
+        known = set(trained_symbols)
+        zero_shot = np.array([s is not None and s not in known for s in symbols], dtype=bool)
+        flagged |= zero_shot
+    by_symbol, only = _assets_by_symbol(profile)
+    outside = np.zeros(n, dtype=bool)
+    values = rows.column(quantity)
+    if quantity == "close" and values is not None and (by_symbol or only):
+        assets = [_asset_of(by_symbol, only, s) for s in symbols]
+        has = np.array([bool(a) for a in assets], dtype=bool) & ~zero_shot & (rows.lengths > 0)
+        if has.any():
+            read = rows.block(values, context)
+            low_read, high_read = read.min(axis=1), read.max(axis=1)
+            low = np.array([float(a["min_close"]) if a else np.nan for a in assets])
+            high = np.array([float(a["max_close"]) if a else np.nan for a in assets])
+            outside = has & ((low_read < low) | (high_read > high))
+            flagged |= outside
+    for i in np.flatnonzero(flagged):
+        symbol = symbols[i]
+        why = found.get(int(i))
+        if why and drop_incomplete:
+            warnings.append(warning("dropped_incomplete", why + "; it was dropped", symbol))
+        elif why:
             warnings.append(
                 warning(
                     "incomplete_candle",
-                    incomplete
-                    + "; drop it (predict(..., drop_incomplete=True)) to forecast from the last complete one",
+                    why + "; drop it (predict(..., drop_incomplete=True)) to forecast from the last complete one",
                     symbol,
                 )
             )
         name = f"{symbol}: " if symbol else ""
-        if profile.get("frequency") and len(stamps) >= 2:
-            trained, given = pd.Timedelta(profile["frequency"]), pd.Timedelta(steps[i])
-            if trained != given:
-                warnings.append(
-                    warning(
-                        "frequency",
-                        f"{name}the data has one row every {_duration(given)}, the model was trained on one every "
-                        f"{_duration(trained)}: its forecasts and their timestamps assume the data's own spacing",
-                        symbol,
-                    )
+        if trained_step is not None and differs[i]:
+            given = pd.Timedelta(steps[i])
+            warnings.append(
+                warning(
+                    "frequency",
+                    f"{name}the data has one row every {_duration(given)}, the model was trained on one every "
+                    f"{_duration(trained_step)}: its forecasts and their timestamps assume the data's own spacing",
+                    symbol,
                 )
-        if trained_symbols and symbol is not None and symbol not in trained_symbols:
+            )
+        if zero_shot[i]:
             warnings.append(
                 warning(
                     "zero_shot",
@@ -303,50 +330,54 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
                     symbol,
                 )
             )
-            continue
-        asset = _asset(profile, symbol)
-        if asset and quantity in arrays and len(stamps):
-            read = arrays[quantity][-context:]
+        elif outside[i]:
+            asset = _asset_of(by_symbol, only, symbol)
             low, high = float(asset["min_close"]), float(asset["max_close"])
-            if quantity == "close" and (read.min() < low or read.max() > high):
-                warnings.append(
-                    warning(
-                        "price_range",
-                        f"{name}the closes the forecast reads ({_price(read.min())} to {_price(read.max())}) lie "
-                        f"outside the range training saw ({_price(low)} to {_price(high)})",
-                        symbol,
-                    )
+            warnings.append(
+                warning(
+                    "price_range",
+                    f"{name}the closes the forecast reads ({_price(low_read[i])} to {_price(high_read[i])}) lie "
+                    f"outside the range training saw ({_price(low)} to {_price(high)})",
+                    symbol,
                 )
-    if dropped:
-        df = _drop_rows(df, dropped)
-    return df, warnings
+            )
+    return rows, warnings
 
 
-def _series_with_gaps(model, parts: list[tuple[str | None, np.ndarray, dict]]) -> dict[str, str]:
+def _assets_by_symbol(profile: dict) -> tuple[dict, dict | None]:
+    """The training records by symbol (the first of each), and the only one when training saw one (`_asset`)."""
+    assets = [a for a in profile.get("assets") or [] if isinstance(a, dict)]
+    by_symbol: dict = {}
+    for a in assets:
+        by_symbol.setdefault(a.get("symbol"), a)
+    return by_symbol, assets[0] if len(assets) == 1 else None
+
+
+def _asset_of(by_symbol: dict, only: dict | None, symbol: str | None) -> dict | None:
+    """`_asset` from `_assets_by_symbol`'s lookups."""
+    if symbol is not None and symbol in by_symbol:
+        return by_symbol[symbol]
+    if only is not None and (symbol is None or only.get("symbol") is None):
+        return only
+    return None
+
+
+def _series_with_gaps(model, rows: ForecastRows) -> dict[str, str]:
     """The series of a panel whose rows a forecast reads are not evenly spaced, with the reason.
 
     One asset's missing candles must not block every other asset's forecast: such a series is left
     out of the forecast with a warning (a single series, or a panel where every series has a gap,
     is an error, as `check_forecast_spacing` says). Evenly spaced tails (nearly every series) are
-    told apart with one `np.diff` each; only the others build an index for the message.
+    told apart in one vectorized comparison; only the others build an index for the message.
     """
     rows_read = warmup_rows(model.config.features) + model.config.context_length
     gapped = {}
-    for symbol, stamps, _ in parts:
-        tail = np.diff(stamps[-rows_read:])
-        if len(tail) and (tail == tail[0]).all():
-            continue
+    for i in np.flatnonzero(~rows.evenly_spaced(rows_read)):
         try:
-            check_forecast_spacing(pd.DatetimeIndex(stamps).tz_localize("UTC"), rows_read)
+            check_forecast_spacing(rows.series_index(i), rows_read)
         except ValueError as e:
-            gapped[symbol] = str(e)
+            gapped[rows.symbols[i]] = str(e)
     return gapped
-
-
-def _drop_rows(df: pd.DataFrame, rows: list[tuple[str | None, pd.Timestamp]]) -> pd.DataFrame:
-    if isinstance(df.index, pd.MultiIndex):
-        return df.drop(index=[(symbol, stamp) for symbol, stamp in rows])
-    return df.drop(index=[stamp for _, stamp in rows])
 
 
 def _duration(step: pd.Timedelta) -> str:
@@ -381,23 +412,52 @@ def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[
         When a forecast value is not positive (a price) or negative (a volume), or a step's move from the
         last close is larger than any move over as many steps in the training data.
     """
+    quantity = _quantity(model.config.target)
+    last_of = {
+        symbol: arrays[quantity][-1] for symbol, _, arrays in series_arrays(df, (quantity,)) if quantity in arrays
+    }
+    parts = (
+        series_arrays(frame, ()) if isinstance(frame.index, pd.MultiIndex) else [(None, stamp_values(frame.index), {})]
+    )
+    refuse_forecast(
+        model,
+        frame.to_numpy(dtype="float64"),
+        np.array([last_of.get(symbol, np.nan) for symbol, _, _ in parts], dtype="float64"),
+        np.array([len(stamps) for _, stamps, _ in parts], dtype=np.int64),
+        lambda i: parts[i][:2],
+        frame.columns,
+    )
+    frame.attrs["warnings"] = list(warnings)
+    return frame
+
+
+def refuse_forecast(model, values, lasts, lengths, describe, columns) -> None:
+    """The refusals of `after_forecast`, on arrays: `ValueError` for a forecast that cannot be right.
+
+    Parameters
+    ----------
+    model : LSTMForecaster
+        The model that forecast.
+    values : np.ndarray
+        (rows, columns) float64 forecast values, series after series, each series' steps in order.
+    lasts : np.ndarray
+        (series,) the last value of the forecast quantity of each series (NaN: no move check).
+    lengths : np.ndarray
+        (series,) rows of each series in `values`.
+    describe : callable
+        `describe(i)`: `(symbol, future timestamps)` of series i, for the message (called only to refuse;
+        symbol None: unnamed).
+    columns : sequence of str
+        The names of the columns of `values`.
+    """
     profile = getattr(model, "training_profile", None) or {}
     target = model.config.target
     quantity = _quantity(target)
     moves = profile.get("max_abs_log_move") if quantity == "close" else None
-    last_of = {
-        symbol: arrays[quantity][-1] for symbol, _, arrays in series_arrays(df, (quantity,)) if quantity in arrays
-    }
-    values = frame.to_numpy(dtype="float64")
-    parts = (
-        series_arrays(frame, ()) if isinstance(frame.index, pd.MultiIndex) else [(None, stamp_values(frame.index), {})]
-    )
-    lengths = np.array([len(stamps) for _, stamps, _ in parts], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     step = np.arange(len(values)) - np.repeat(starts, lengths) + 1  # each row's step, 1..horizon
     bad = ~np.isfinite(values) | ((values <= 0) if quantity == "close" else (values < 0))
     flagged = bad.any(axis=1)
-    lasts = np.array([last_of.get(symbol, np.nan) for symbol, _, _ in parts], dtype="float64")
     if moves:
         last = np.repeat(lasts, lengths)
         limit = np.zeros(len(values))
@@ -410,7 +470,7 @@ def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[
     if flagged.any():
         row = int(np.flatnonzero(flagged)[0])
         i = int(np.searchsorted(starts, row, side="right") - 1)
-        symbol, stamps = parts[i][0], parts[i][1]
+        symbol, stamps = describe(i)
         name = f" for {symbol}" if symbol else ""
         k, line, last = int(step[row]), values[row], float(lasts[i])
         stamp = stamps[k - 1]
@@ -418,7 +478,7 @@ def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[
             j = int(np.flatnonzero(bad[row])[0])
             kind = "price" if quantity == "close" else "volume"
             raise ValueError(
-                f"forecast refused: the model forecast{name} a {kind} of {line[j]:,.2f} ({frame.columns[j]}) at step {k} "
+                f"forecast refused: the model forecast{name} a {kind} of {line[j]:,.2f} ({columns[j]}) at step {k} "
                 f"({_day(stamp)}), which is not a possible {kind}; this model does not fit this data "
                 f"({_target_hint(target)})"
             )
@@ -426,12 +486,10 @@ def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[
         move = float(np.log(line[worst] / last))
         raise ValueError(
             f"forecast refused: the model forecast{name} a move of {100 * math.expm1(move):+.1f} % in "
-            f"{k} step{'s' if k > 1 else ''} ({frame.columns[worst]} {_price(line[worst])} from the last "
+            f"{k} step{'s' if k > 1 else ''} ({columns[worst]} {_price(line[worst])} from the last "
             f"close {_price(last)}), beyond any {k}-step move in its training data "
             f"(at most {100 * math.expm1(moves[k - 1]):.1f} %); this model does not fit this data"
         )
-    frame.attrs["warnings"] = list(warnings)
-    return frame
 
 
 def _target_hint(target: str) -> str:

@@ -20,13 +20,14 @@ from .data import (
     Samples,
     check_forecast_spacing,
     check_forecast_values,
-    infer_step,
     load_ohlcv,
     stamp_values,
+    step_of,
     utc_timestamp,
 )
 from .errors import hub_unreachable_now
 from .features import history_rows, warmup_rows
+from .forecast_rows import ForecastRows
 from .panel import PanelSamples, is_panel, samples_for
 from .scaling import SCALER_NAME, Scaler, context_target_scale
 from .weights import check_finite_weights, check_safetensors_file
@@ -254,7 +255,8 @@ class LSTMForecaster(
         scaler = self._require_scaler()
         origins = np.asarray(origins, dtype=np.int64)
         was_training = self.training
-        self.eval()
+        if was_training:
+            self.eval()
         device = next(self.parameters()).device
         context = self.config.scaling == "context"
         chunks = []
@@ -269,7 +271,8 @@ class LSTMForecaster(
                 y = self(torch.from_numpy(windows).to(device)).float().cpu().numpy()
                 chunks.append(scaler.unscale_target(y, samples.window_base(batch), scale))
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         if not chunks:
             return np.empty((0, self.config.horizon, self.config.num_outputs))
         return np.concatenate(chunks)
@@ -386,13 +389,22 @@ class LSTMForecaster(
             For bad input, and for a forecast `guards.after_forecast` refuses (a price that is not
             positive, a move beyond any in the training data).
         """
-        df, warnings = guards.before_forecast(self, load_ohlcv(df), drop_incomplete)
-        values, central, index = self._forecast(df, self._check_horizon(horizon), calibrate)
-        if self.config.quantiles:
-            frame = pd.DataFrame(np.column_stack([central, values]), index=index, columns=self._columns(True))
-        else:
-            frame = pd.DataFrame(values, index=index, columns=self._columns(False))
-        return guards.after_forecast(self, df, frame, warnings)
+        rows, warnings = guards.check_rows(self, ForecastRows.of(df), drop_incomplete)
+        values, central, index, lasts = self._forecast(rows, self._check_horizon(horizon), calibrate)
+        table = np.column_stack([central, values]) if self.config.quantiles else values
+        columns = self._columns(bool(self.config.quantiles))
+        horizon = len(values) // len(lasts)
+        guards.refuse_forecast(
+            self,
+            table,
+            lasts,
+            np.full(len(lasts), horizon),
+            lambda i: _describe(index, i, horizon),
+            columns,
+        )
+        frame = pd.DataFrame(table, index=index, columns=columns)
+        frame.attrs["warnings"] = list(warnings)
+        return frame
 
     def predict_quantiles(
         self, df, horizon: int | None = None, calibrate: bool | None = None
@@ -405,7 +417,7 @@ class LSTMForecaster(
             The per-output columns (`q{level}` for quantile models, else `forecast`), indexed by the
             future timestamps, and the central forecast: the 0.5 level, else the mean of the outputs.
         """
-        values, central, index = self._forecast(load_ohlcv(df), self._check_horizon(horizon), calibrate)
+        values, central, index, _ = self._forecast(ForecastRows.of(df), self._check_horizon(horizon), calibrate)
         quantiles = pd.DataFrame(values, index=index, columns=self._columns(False))
         return quantiles, pd.Series(central, index=index, name="forecast")
 
@@ -418,34 +430,47 @@ class LSTMForecaster(
         return cache[key]
 
     def _forecast(
-        self, df: pd.DataFrame, horizon: int, calibrate: bool | None
-    ) -> tuple[np.ndarray, np.ndarray, pd.Index]:
-        """(values (rows, outputs), central (rows,), index) of the forecast after the last row of each
-        series of a frame from `load_ohlcv`; features are computed over `rows_read` rows only."""
+        self, rows: ForecastRows, horizon: int, calibrate: bool | None
+    ) -> tuple[np.ndarray, np.ndarray, pd.Index, np.ndarray]:
+        """(values (rows, outputs), central (rows,), index, lasts (series,)) of the forecast after the last
+        row of each series of `rows`; features are computed over `rows_read` rows only. `lasts`: each
+        series' last value of the forecast quantity, for `guards.refuse_forecast` (NaN: not checked)."""
         c = self.config
         rows_read = warmup_rows(c.features) + c.context_length
         last_rows = self.rows_read(calibrate)
-        if is_panel(df):
-            samples = PanelSamples.for_forecast(df, c, rows_read, last_rows, self._rows_forecast_reads(calibrate))
+        checked = self._rows_forecast_reads(calibrate)
+        if rows.panel:
+            samples = PanelSamples.for_forecast(rows, c, rows_read, last_rows, checked)
             last = samples.last_origins()
             values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(-1, c.num_outputs)
             steps = samples.steps[:, None] * np.arange(1, horizon + 1)
-            stamps = (stamp_values(samples.index)[last][:, None] + steps).reshape(-1)
-            index = pd.MultiIndex.from_arrays(
-                [np.repeat(samples.symbols, horizon), pd.DatetimeIndex(stamps).tz_localize("UTC")],
-                names=["symbol", "timestamp"],
-            )
+            index = _panel_index(samples.symbols, (samples.stamps[last][:, None] + steps).reshape(-1), horizon)
+            lasts = samples.base[last]
         else:
-            step = infer_step(df.index)
-            check_forecast_spacing(df.index, rows_read, step)
-            checked = self._rows_forecast_reads(calibrate)
-            samples = Samples(df, c.features, c.target, c.context_length, c.horizon, checked, last_rows)
+            end = int(rows.ends[0])
+            stamps = rows.stamps[:end]
+            step = step_of(stamps)
+            if not rows.evenly_spaced(rows_read, np.array([step.to_timedelta64()]))[0]:
+                check_forecast_spacing(rows.series_index(0), rows_read, step)
+            needed = warmup_rows(c.features) + c.context_length
+            quantity = "volume" if c.target == "volume" else "close"
+            if last_rows is None or end < needed or quantity not in rows.columns:
+                samples = Samples(rows.to_frame(), c.features, c.target, c.context_length, c.horizon, checked, last_rows)
+            else:
+                first = max(end - last_rows, 0)
+                arrays = {name: rows.values[first:end, j] for j, name in enumerate(rows.columns)}
+                samples = Samples.from_arrays(
+                    arrays, stamps[first:], c.features, c.target, c.context_length, c.horizon, checked
+                )
             values = self.forecast_origins(samples, np.array([len(samples) - 1]), calibrate=calibrate)[0, :horizon]
-            index = pd.DatetimeIndex([df.index[-1] + step * k for k in range(1, horizon + 1)], name="timestamp")
+            future = stamps[-1] + step.to_timedelta64() * np.arange(1, horizon + 1)
+            index = pd.DatetimeIndex(future, name="timestamp").tz_localize("UTC")
+            # As `guards.after_forecast` reads a single series: its last value is found only when unnamed.
+            lasts = np.array([samples.base[-1] if rows.symbols[0] is None else np.nan])
         median = c.median_index
         central = values[:, median] if median is not None else values.mean(axis=1)
         check_forecast_values(values, central, c.target)
-        return values, central, index
+        return values, central, index, lasts
 
     def backtest(
         self,
@@ -627,6 +652,29 @@ class LSTMForecaster(
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _describe(index: pd.Index, i: int, horizon: int) -> tuple[str | None, np.ndarray]:
+    """(symbol, future timestamps) of series `i` of a forecast's index, for `guards.refuse_forecast`."""
+    if isinstance(index, pd.MultiIndex):
+        rows = slice(i * horizon, (i + 1) * horizon)
+        return str(index.get_level_values(0)[rows][0]), stamp_values(index.get_level_values(1)[rows])
+    return None, stamp_values(index)
+
+
+def _panel_index(symbols: list[str], stamps: np.ndarray, horizon: int) -> pd.MultiIndex:
+    """The `(symbol, timestamp)` index of a panel forecast, built from codes: `horizon` rows per symbol
+    (`symbols` distinct), `stamps` naive UTC; the same index as `pd.MultiIndex.from_arrays` (sorted levels)."""
+    order = sorted(range(len(symbols)), key=symbols.__getitem__)
+    rank = np.empty(len(symbols), dtype=np.int64)
+    rank[order] = np.arange(len(symbols))
+    times, inverse = np.unique(stamps, return_inverse=True)
+    return pd.MultiIndex(
+        levels=[pd.Index([symbols[i] for i in order]), pd.DatetimeIndex(times).tz_localize("UTC")],
+        codes=[np.repeat(rank, horizon), inverse.reshape(-1)],
+        names=["symbol", "timestamp"],
+        verify_integrity=False,
+    )
 
 
 def _read_config(model_id: str, kwargs: dict) -> LSTMForecasterConfig | None:

@@ -19,7 +19,6 @@ from .data import (
     infer_step,
     series_steps,
     sliding_windows,
-    stamp_values,
 )
 
 
@@ -96,50 +95,37 @@ class PanelSamples:
         self.features = np.ascontiguousarray(np.concatenate([s.features for s in series]))
         self.targets = np.concatenate([s.targets for s in series])
         self.base = np.concatenate([s.base for s in series])
-        stamps = np.concatenate([_utc_values(s.index) for s in series])
-        self.index = pd.DatetimeIndex(stamps, name="timestamp").tz_localize("UTC")
+        self.stamps = np.concatenate([_utc_values(s.index) for s in series])  # naive UTC, as `index`
+        self.index = pd.DatetimeIndex(self.stamps, name="timestamp").tz_localize("UTC")
         self._windows = sliding_windows(self.features, context_length)
 
     @classmethod
     def for_forecast(
-        cls, panel: pd.DataFrame, config, rows_read: int, last_rows: int | None, check_last: int | None = None
+        cls, rows, config, rows_read: int, last_rows: int | None, check_last: int | None = None
     ) -> PanelSamples:
-        """The samples a forecast from the last row of every series reads (`need_targets` False).
+        """The samples a forecast from the last row of every series of `rows` (a `ForecastRows`) reads.
 
         Every series' last `rows_read` rows must be evenly spaced (`check_forecast_spacing`, the error
         naming the symbol). With `last_rows` (`LSTMForecaster.rows_read`) and every series at least that
         long, the features of all series are computed at once over their last `last_rows` rows, stacked
         (series, rows): the same numbers as series by series over the whole history, in one pass
         instead of one per series. Gaps are checked over those rows, and features for finite values
-        over each series' last `check_last` rows (default `context_length`). Otherwise: the constructor.
+        over each series' last `check_last` rows (default `context_length`). Otherwise: the constructor
+        (`need_targets` False) on the frame of `rows`.
         """
         from .features import Columns, check_finite, feature_array, warmup_rows
-        from .panel import iter_series
 
         c = config
         check_last = check_last or c.context_length
-        index = panel.index
-        codes = index.codes[0]
-        cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
-        starts, ends = np.r_[0, cuts], np.r_[cuts, len(codes)]
-        contiguous = len(starts) == len(np.unique(codes)) and len(codes) > 0
-        stamps = stamp_values(index.levels[1])[index.codes[1]] if contiguous else None
-        names = [str(n) for n in index.levels[0][codes[starts]]] if contiguous else None
-        if not contiguous:
-            for symbol, frame in iter_series(panel):
-                _check_spacing(frame.index, rows_read, symbol)
-            return cls(panel, c.features, c.target, c.context_length, c.horizon, False, check_last)
-        # The spacing: vectorized where a series' last (up to 201) steps are all equal, else series by series.
-        lengths = ends - starts
-        steps = series_steps(stamps, starts, ends)
-        regular = np.ones(len(starts), dtype=bool)
-        for i in range(len(starts)):
-            if lengths[i] < 2 or not _evenly_spaced(stamps[max(starts[i], ends[i] - rows_read) : ends[i]], steps[i]):
-                regular[i] = False
-                _check_spacing(pd.DatetimeIndex(stamps[starts[i] : ends[i]]).tz_localize("UTC"), rows_read, names[i])
+        names, lengths, stamps = rows.symbols, rows.lengths, rows.stamps
+        # The spacing: one vectorized comparison; a series found uneven raises, naming it.
+        steps = series_steps(stamps, rows.starts, rows.ends)
+        regular = rows.evenly_spaced(rows_read, steps) if len(rows) else np.zeros(0, dtype=bool)
+        for i in np.flatnonzero(~regular):
+            _check_spacing(rows.series_index(i), rows_read, names[i])
         needed = warmup_rows(c.features) + c.context_length
-        if last_rows is None or (lengths[lengths >= needed] < last_rows).any() or not regular.all():
-            samples = cls(panel, c.features, c.target, c.context_length, c.horizon, False, check_last)
+        if not len(rows) or last_rows is None or (lengths[lengths >= needed] < last_rows).any() or not regular.all():
+            samples = cls(rows.to_frame(), c.features, c.target, c.context_length, c.horizon, False, check_last)
             samples.steps = np.array([infer_step(s.index).to_timedelta64() for s in samples.series])
             return samples
         short = [f"{n} ({length} rows)" for n, length in zip(names, lengths, strict=True) if length < needed]
@@ -155,18 +141,18 @@ class PanelSamples:
                 f"{c.context_length}): {', '.join(short)}",
                 stacklevel=3,
             )
-        rows = ends[keep, None] - last_rows + np.arange(last_rows)
+        take = rows.ends[keep, None] - last_rows + np.arange(last_rows)
         quantity = "volume" if c.target == "volume" else "close"
         for column in (quantity, *(["close"] if quantity != "close" else [])):
-            if column not in panel.columns:
+            if column not in rows.columns:
                 raise ValueError(
-                    f"missing column '{column}' for target '{c.target}'; found: {', '.join(panel.columns)}"
+                    f"missing column '{column}' for target '{c.target}'; found: {', '.join(rows.columns)}"
                 )
-        columns = Columns({name: panel[name].to_numpy(dtype="float64")[rows] for name in panel.columns})
-        columns.arrays["timestamp"] = stamps[rows]
+        columns = Columns({name: rows.values[:, j][take] for j, name in enumerate(rows.columns)})
+        columns.arrays["timestamp"] = stamps[take]
         warmup = warmup_rows(c.features)
         values = feature_array(columns, c.features, warmup)
-        tail = stamps[rows][:, warmup:]
+        tail = columns.arrays["timestamp"][:, warmup:]
         # Gaps longer than the context inside the rows read (`check_gaps`, series by series when one is found).
         missing = np.rint(np.diff(tail, axis=1) / steps[keep, None]).astype(np.int64) - 1
         for i in np.flatnonzero((missing > c.context_length).any(axis=1)):
@@ -184,9 +170,9 @@ class PanelSamples:
         samples.positions = np.tile(np.arange(length), n)
         samples.features = np.ascontiguousarray(values.reshape(n * length, -1))
         base = columns.column(quantity)[:, warmup:]
-        samples.targets = future_targets(base, c.horizon, c.target).reshape(n * length, c.horizon)
+        samples._targets = None  # computed when first read (calibration)
         samples.base = np.ascontiguousarray(base.reshape(-1))
-        samples.index = pd.DatetimeIndex(tail.reshape(-1), name="timestamp").tz_localize("UTC")
+        samples._index, samples.stamps = None, tail.reshape(-1)
         samples._windows = sliding_windows(samples.features, c.context_length)
         checked = min(check_last, length)
         for i in np.flatnonzero(~np.isfinite(values[:, -checked:]).all(axis=(1, 2))):
@@ -195,6 +181,29 @@ class PanelSamples:
             except ValueError as e:
                 raise ValueError(f"{names[keep[i]]}: {e}") from None
         return samples
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """The UTC timestamp of every row (built when first read by a forecast's samples)."""
+        if self._index is None:
+            self._index = pd.DatetimeIndex(self.stamps, name="timestamp").tz_localize("UTC")
+        return self._index
+
+    @index.setter
+    def index(self, index: pd.DatetimeIndex) -> None:
+        self._index = index
+
+    @property
+    def targets(self) -> np.ndarray:
+        """(rows, horizon) each row's targets within its own series (NaN beyond it)."""
+        if self._targets is None:
+            base = self.base.reshape(len(self.lengths), -1)  # a forecast's samples: series of one length
+            self._targets = future_targets(base, self.horizon, self.target).reshape(len(self.base), self.horizon)
+        return self._targets
+
+    @targets.setter
+    def targets(self, targets: np.ndarray) -> None:
+        self._targets = targets
 
     @property
     def series(self) -> list[Samples]:
@@ -274,10 +283,6 @@ def samples_for(
             df, c.features, c.target, c.context_length, c.horizon, need_targets=need_targets, check_last=check_last
         )
     return Samples(df, c.features, c.target, c.context_length, c.horizon, check_last=check_last)
-
-
-def _evenly_spaced(stamps: np.ndarray, step) -> bool:
-    return bool((np.diff(stamps) == step).all())
 
 
 def _check_spacing(index: pd.DatetimeIndex, rows: int, symbol: str) -> None:
