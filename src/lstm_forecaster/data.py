@@ -590,9 +590,8 @@ class Samples:
         from .features import Columns
 
         samples = cls.__new__(cls)
-        samples._fill(
-            Columns({**arrays, "timestamp": stamps}), stamps, features, target, context_length, horizon, check_last
-        )
+        columns = Columns({"timestamp": stamps}, read=arrays.get, names=list(arrays))
+        samples._fill(columns, stamps, features, target, context_length, horizon, check_last)
         return samples
 
     def _fill(self, columns, index, features, target, context_length, horizon, check_last) -> None:

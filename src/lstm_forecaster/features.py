@@ -41,12 +41,25 @@ class Columns:
         A frame whose columns are read (and converted to float64) when first asked for.
     skip : int
         Rows at the start of `frame` left out.
+    read : callable, optional
+        `read(name)`: the values of a column not in `arrays`, read when first asked for (None: absent).
+    names : list of str, optional
+        The columns there are, named when one is missing (default: those of `arrays`, or of `frame`).
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], frame: pd.DataFrame | None = None, skip: int = 0):
+    def __init__(
+        self,
+        arrays: dict[str, np.ndarray],
+        frame: pd.DataFrame | None = None,
+        skip: int = 0,
+        read: Callable[[str], np.ndarray | None] | None = None,
+        names: list[str] | None = None,
+    ):
         self.arrays = dict(arrays)
         self.frame = frame
         self.skip = skip
+        self.read = read
+        self.names = names
         self.cache: dict[tuple, np.ndarray] = {}
 
     @classmethod
@@ -56,10 +69,15 @@ class Columns:
 
     def column(self, name: str) -> np.ndarray:
         """The float64 values of column `name`; `ValueError` naming the columns found when it is absent."""
+        if name not in self.arrays and self.read is not None:
+            values = self.read(name)
+            if values is not None:
+                self.arrays[name] = values
         if name not in self.arrays:
             df = self.frame
             if df is None or name not in df.columns:
-                found = list(self.arrays) if df is None else list(map(str, df.columns))
+                found = self.names if self.names is not None else list(self.arrays) if df is None else list(df.columns)
+                found = list(map(str, found))
                 raise ValueError(f"missing column '{name}'; found: {', '.join(found) or 'no columns'}")
             self.arrays[name] = df[name].to_numpy(dtype="float64")[self.skip :]
         return self.arrays[name]
@@ -120,9 +138,11 @@ def _rolling_std(x: np.ndarray, n: int) -> np.ndarray:
     m = rows - n + 1
     mean = _rolling_sum(x, n)[..., n - 1 :] / n
     squares = np.zeros(mean.shape)
-    for j in range(n):
-        d = x[..., j : m + j] - mean
-        squares += d * d
+    d = np.empty(mean.shape)
+    for j in range(n):  # in place: the same sums, in the same order, without a temporary per term
+        np.subtract(x[..., j : m + j], mean, out=d)
+        np.multiply(d, d, out=d)
+        squares += d
     out[..., n - 1 :] = np.sqrt(squares / (n - 1))
     return out
 

@@ -12,21 +12,36 @@ block (`ForecastRows.block`), never one series at a time, and no per-series fram
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from .data import CLEAN_MARK, OHLCV, stamp_values
+from .data import CLEAN_MARK, OHLCV, series_steps, stamp_values
+
+SMALL_FRAME = 100_000
+"""Values (rows x columns) up to which a frame's columns are read in one copy (`column_values`)."""
 
 
-def clean_arrays(df) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """`(values, stamps, cuts)` of a frame `load_ohlcv` already returned, else None (`data.is_clean_ohlcv`).
+def column_values(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The float64 values of each column of a frame: views of its own arrays for a large frame (no
+    copy of millions of values), one copy of a small one (fewer calls into pandas)."""
+    columns = df.columns.tolist()
+    if len(df) * len(columns) > SMALL_FRAME:
+        return {name: df[name].to_numpy(dtype="float64") for name in columns}
+    values = df.to_numpy(dtype="float64")
+    return {name: values[:, j] for j, name in enumerate(columns)}
+
+
+def clean_arrays(df) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray] | None:
+    """`(columns, stamps, cuts)` of a frame `load_ohlcv` already returned, else None (`data.is_clean_ohlcv`).
 
     Returns
     -------
-    (np.ndarray, np.ndarray, np.ndarray) or None
-        The (rows, columns) float64 values, the naive UTC `datetime64` timestamps (the `timestamp`
-        level of a panel), and the rows where a panel's symbol changes (empty for one series).
+    (dict, np.ndarray, np.ndarray) or None
+        The float64 values of each column (`column_values`), the naive UTC `datetime64` timestamps
+        (the `timestamp` level of a panel), and the rows where a panel's symbol changes (empty for one
+        series).
     """
     if not isinstance(df, pd.DataFrame):
         return None
@@ -43,13 +58,14 @@ def clean_arrays(df) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         if not isinstance(levels, pd.DatetimeIndex) or str(levels.tz) != "UTC":
             return None
         codes = index.codes[0]
-        same = codes[1:] == codes[:-1]
-        cuts = np.flatnonzero(~same) + 1
+        cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
         # Each symbol's rows together: as many runs of one code as distinct codes.
         if len(codes) and len(np.unique(codes[np.r_[0, cuts]])) != len(cuts) + 1:
             return None
         stamps = stamp_values(levels)[index.codes[1]]
-        if not (np.diff(stamps)[same] > np.timedelta64(0)).all():
+        spacing = np.diff(stamps)
+        spacing[cuts - 1] = np.timedelta64(1)  # from one series to the next: any order
+        if not (spacing > np.timedelta64(0)).all():
             return None
     else:
         if not isinstance(index, pd.DatetimeIndex) or index.name != "timestamp" or str(index.tz) != "UTC":
@@ -57,18 +73,14 @@ def clean_arrays(df) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         if not (index.is_monotonic_increasing and index.is_unique):
             return None
         stamps, cuts = stamp_values(index), np.zeros(0, dtype=np.int64)
-    values = df.to_numpy()
-    if not len(values):
+    values = column_values(df)
+    if not len(df):
         return values, stamps, cuts
-    # One reduction per column: a NaN anywhere makes its column's minimum NaN.
-    lowest = values.min(axis=0)
-    if np.isnan(lowest).any():
-        return None
-    prices = [i for i, c in enumerate(columns) if c != "volume"]
-    if (lowest[prices] <= 0).any() or ("volume" in columns and lowest[columns.index("volume")] < 0):
-        return None
-    high_low = [columns.index("high"), columns.index("low")] if "high" in columns and "low" in columns else None
-    if high_low and (values[:, high_low[0]] < values[:, high_low[1]]).any():
+    for name, column in values.items():
+        lowest = column.min()  # NaN when the column holds one
+        if np.isnan(lowest) or (lowest < 0 if name == "volume" else lowest <= 0):
+            return None
+    if "high" in values and "low" in values and (values["high"] < values["low"]).any():
         return None
     return values, stamps, cuts
 
@@ -80,7 +92,7 @@ class ForecastRows:
     Args:
         frame: The frame from `load_ohlcv` (as given, before anything was left out).
         columns: Its column names, in order.
-        values: (rows, columns) float64 values of every row of `frame`.
+        arrays: The float64 values of each column over every row of `frame`.
         stamps: (rows,) naive UTC `datetime64` timestamps.
         starts: (series,) first row of each series kept.
         ends: (series,) row after the last row of each series kept.
@@ -92,7 +104,7 @@ class ForecastRows:
 
     frame: pd.DataFrame
     columns: list[str]
-    values: np.ndarray
+    arrays: dict
     stamps: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
@@ -121,10 +133,10 @@ class ForecastRows:
             stamps = stamp_values(index.levels[1])[index.codes[1]]
         else:
             cuts, stamps = np.zeros(0, dtype=np.int64), stamp_values(index)
-        return cls._build(df, df.to_numpy(dtype="float64"), stamps, cuts)
+        return cls._build(df, column_values(df), stamps, cuts)
 
     @classmethod
-    def _build(cls, df: pd.DataFrame, values: np.ndarray, stamps: np.ndarray, cuts: np.ndarray) -> ForecastRows:
+    def _build(cls, df: pd.DataFrame, arrays: dict, stamps: np.ndarray, cuts: np.ndarray) -> ForecastRows:
         index = df.index
         panel = isinstance(index, pd.MultiIndex)
         if panel:
@@ -138,7 +150,7 @@ class ForecastRows:
             symbol = df.attrs.get("symbol")
             symbols = [str(symbol) if symbol else None]
         ends = np.r_[starts[1:], len(stamps)].astype(np.int64)
-        return cls(df, df.columns.tolist(), values, stamps, starts, ends, symbols, panel)
+        return cls(df, list(arrays), arrays, stamps, starts, ends, symbols, panel)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -150,7 +162,7 @@ class ForecastRows:
 
     def column(self, name: str) -> np.ndarray | None:
         """The values of column `name` over every row (None when the frame has no such column)."""
-        return self.values[:, self.columns.index(name)] if name in self.columns else None
+        return self.arrays.get(name)
 
     def take(self, rows: int) -> np.ndarray:
         """(series, rows) row numbers of each series' last `rows` rows; a series with fewer repeats its first row."""
@@ -172,14 +184,21 @@ class ForecastRows:
         """The UTC `DatetimeIndex` of series `i` (for messages and the checks that read an index)."""
         return pd.DatetimeIndex(self.series_stamps(i)).tz_localize("UTC")
 
+    @cached_property
+    def steps(self) -> np.ndarray:
+        """(series,) each series' step (`data.series_steps`; NaT for a series of one row)."""
+        return series_steps(self.stamps, self.starts, self.ends)
+
     def evenly_spaced(self, rows: int, steps: np.ndarray | None = None) -> np.ndarray:
         """(series,) whether each series' last `rows` timestamps are evenly spaced (at least 2 of them):
         every spacing equal to `steps[i]`, or with None to each other."""
-        take = self.take(rows)
-        gaps = np.diff(self.stamps[take], axis=1)
-        real = np.diff(take, axis=1) > 0
+        cache = self.__dict__.setdefault("_spacings", {})
+        if rows not in cache:
+            take = self.take(rows)
+            cache[rows] = (np.diff(self.stamps[take], axis=1), np.diff(take, axis=1) == 0)
+        gaps, repeated = cache[rows]
         reference = gaps[:, -1:] if steps is None else np.asarray(steps)[:, None]
-        return ((gaps == reference) | ~real).all(axis=1) & (self.lengths >= 2)
+        return ((gaps == reference) | repeated).all(axis=1) & (self.lengths >= 2)
 
     def without(self, symbols) -> ForecastRows:
         """These rows without the series of `symbols` (left out for gaps)."""

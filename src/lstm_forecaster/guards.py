@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import check_forecast_spacing, infer_step, series_steps, stamp_values
+from .data import check_forecast_spacing, infer_step, stamp_values
 from .features import warmup_rows
 from .forecast_rows import ForecastRows
 
@@ -275,7 +275,7 @@ def check_rows(model, rows: ForecastRows, drop_incomplete: bool = False) -> tupl
     flagged[list(found)] = True
     trained_step = pd.Timedelta(profile["frequency"]) if profile.get("frequency") else None
     if trained_step is not None:
-        steps = series_steps(rows.stamps, rows.starts, rows.ends)
+        steps = rows.steps
         differs = (rows.lengths >= 2) & (steps != trained_step.to_timedelta64())
         flagged |= differs
     symbols = rows.symbols

@@ -458,7 +458,7 @@ class LSTMForecaster(
                 samples = Samples(rows.to_frame(), c.features, c.target, c.context_length, c.horizon, checked, last_rows)
             else:
                 first = max(end - last_rows, 0)
-                arrays = {name: rows.values[first:end, j] for j, name in enumerate(rows.columns)}
+                arrays = {name: values[first:end] for name, values in rows.arrays.items()}
                 samples = Samples.from_arrays(
                     arrays, stamps[first:], c.features, c.target, c.context_length, c.horizon, checked
                 )

@@ -17,7 +17,6 @@ from .data import (
     check_forecast_spacing,
     future_targets,
     infer_step,
-    series_steps,
     sliding_windows,
 )
 
@@ -119,7 +118,7 @@ class PanelSamples:
         check_last = check_last or c.context_length
         names, lengths, stamps = rows.symbols, rows.lengths, rows.stamps
         # The spacing: one vectorized comparison; a series found uneven raises, naming it.
-        steps = series_steps(stamps, rows.starts, rows.ends)
+        steps = rows.steps
         regular = rows.evenly_spaced(rows_read, steps) if len(rows) else np.zeros(0, dtype=bool)
         for i in np.flatnonzero(~regular):
             _check_spacing(rows.series_index(i), rows_read, names[i])
@@ -148,8 +147,12 @@ class PanelSamples:
                 raise ValueError(
                     f"missing column '{column}' for target '{c.target}'; found: {', '.join(rows.columns)}"
                 )
-        columns = Columns({name: rows.values[:, j][take] for j, name in enumerate(rows.columns)})
-        columns.arrays["timestamp"] = stamps[take]
+        # Each column is gathered when a feature first reads it: (series, last_rows) blocks.
+        columns = Columns(
+            {"timestamp": stamps[take]},
+            read=lambda name: _gather(rows.column(name), take),
+            names=[*rows.columns, "timestamp"],
+        )
         warmup = warmup_rows(c.features)
         values = feature_array(columns, c.features, warmup)
         tail = columns.arrays["timestamp"][:, warmup:]
@@ -283,6 +286,10 @@ def samples_for(
             df, c.features, c.target, c.context_length, c.horizon, need_targets=need_targets, check_last=check_last
         )
     return Samples(df, c.features, c.target, c.context_length, c.horizon, check_last=check_last)
+
+
+def _gather(values: np.ndarray | None, take: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[take]
 
 
 def _check_spacing(index: pd.DatetimeIndex, rows: int, symbol: str) -> None:
