@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,10 +35,18 @@ import pandas as pd
 from .baselines import BASELINES, baseline_quantiles
 from .comparison import comparison_report, comparison_table
 from .evaluation import quantile_column
-from .output_folder import replace_folder
+from .output_folder import staged_folder
 from .strategy import STRATEGIES, positions, strategy_report, strategy_table
 
-__all__ = ["COMPARISON_KEY", "BacktestResult", "backtest", "compare_frame", "held_out_comparison", "series_of"]
+__all__ = [
+    "COMPARISON_KEY",
+    "BacktestResult",
+    "backtest",
+    "compare_frame",
+    "held_out_comparison",
+    "score_backtest",
+    "series_of",
+]
 
 SINGLE = "series"
 """Symbol given to a single (non-panel) series."""
@@ -153,20 +160,10 @@ class BacktestResult:
             raise ValueError(f"output {target} is a file; give a folder name.")
         if target.exists() and any(target.iterdir()) and not overwrite:
             raise ValueError(f"output folder {target} exists and is not empty; pass overwrite=True (--overwrite).")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
+        with staged_folder(target) as tmp:
             (tmp / "report.json").write_text(json.dumps(self.report, indent=2, allow_nan=False) + "\n")
             (tmp / "report.md").write_text(self.markdown())
             write_plots(self, tmp)
-            for path in tmp.iterdir():
-                path.chmod(0o644)
-            tmp.chmod(0o755)
-            replace_folder(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return target
 
 
@@ -451,6 +448,33 @@ def backtest(
         from .walkforward import walk_forward
 
         frame, blocks, refits, levels = walk_forward(recipe, df, parts, start_ts, end_ts, refit_every, progress)
+    return score_backtest(frame, df, levels, blocks, refits, refit_every, strategy, cost_bps, names, **rule)
+
+
+def score_backtest(
+    frame: pd.DataFrame,
+    df: pd.DataFrame,
+    levels: Sequence[float],
+    blocks: list[pd.Timestamp],
+    refits: list[dict[str, Any]] | None = None,
+    refit_every: int | None = None,
+    strategy: str | None = None,
+    cost_bps: float | Sequence[float] = (0.0, 10.0, 25.0),
+    baselines: Sequence[str] = BASELINES,
+    **rule: float,
+) -> BacktestResult:
+    """Score a model's backtest frame beside the baselines (refitted at every date of ``blocks``), and
+    run a trading rule on it: the second half of :func:`backtest`.
+
+    One walk-forward frame (the costly part: a training per refit) can so be scored with every
+    strategy: ``frame, blocks, refits, levels = walk_forward(...)``, then ``score_backtest(frame, df,
+    levels, blocks, refits, refit_every, strategy=...)`` per rule.
+    """
+    if strategy is not None and strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; accepted: {', '.join(STRATEGIES)}.")
+    names, levels = list(baselines), [float(q) for q in levels]
+    parts = series_of(df)
+    frame = frame.copy()
     if "symbol" not in frame.columns:
         frame.insert(0, "symbol", SINGLE if len(parts) == 1 else next(iter(parts)))
     frame["symbol"] = frame["symbol"].astype(str)
