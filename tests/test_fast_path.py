@@ -156,3 +156,19 @@ def test_clean_frame_is_not_normalised_again():
     unmarked = panel.copy()
     unmarked.attrs = {}
     assert not is_clean_ohlcv(unmarked)  # a panel's frequencies are checked by load_panel: its mark is needed
+
+
+def test_panel_index_from_codes_is_the_index_from_arrays():
+    from lstm_forecaster.modeling import _panel_index
+
+    symbols = ["ZEC", "AAVE", "btc", "ÉTH", "A0"]  # not in sorted order
+    stamps = np.array(["2024-01-0%d" % (1 + (i % 3) + i // 3) for i in range(15)], dtype="datetime64[s]")
+    index = _panel_index(symbols, stamps, 3)
+    expected = pd.MultiIndex.from_arrays(
+        [np.repeat(symbols, 3), pd.DatetimeIndex(stamps).tz_localize("UTC")], names=["symbol", "timestamp"]
+    )
+    pd.testing.assert_index_equal(index, expected, exact=True)
+    for mine, theirs in zip(index.levels, expected.levels, strict=True):
+        pd.testing.assert_index_equal(mine, theirs, exact=True)
+    for mine, theirs in zip(index.codes, expected.codes, strict=True):
+        np.testing.assert_array_equal(mine, theirs)

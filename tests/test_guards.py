@@ -193,3 +193,39 @@ def test_a_gap_in_one_series_of_a_panel_leaves_it_out_with_a_warning(model, samp
         model.predict(pd.concat({"BTC-USD": eth, "ETH-USD": eth}, names=["symbol", "timestamp"]))
     with pytest.raises(ValueError, match="not evenly spaced"):
         model.predict(eth)
+
+
+def test_a_forming_last_candle_is_dropped_without_a_training_profile(sample):
+    """An old folder (no profile, so no frequency check) drops a forming candle too (was a TypeError)."""
+    model = load_model(GOLDEN)
+    df = sample[sample.index < "2022-06-01"].copy()
+    df.iloc[-1, df.columns.get_loc("volume")] = df["volume"].iloc[-21:-1].median() / 100
+    dropped = model.predict(df, drop_incomplete=True)
+    assert _codes(dropped) == ["dropped_incomplete"]
+    pd.testing.assert_frame_equal(dropped, model.predict(df.iloc[:-1]), check_exact=True)
+
+
+def test_warnings_of_many_series_are_those_of_each_series_alone(model, sample):
+    """`check_rows` works on every series at once: each series' warnings are those it gets on its own."""
+    base = sample[sample.index < "2022-06-01"].iloc[-200:]
+    frames = {}
+    for i in range(6):
+        frame = base * (1.0 + 0.5 * i)  # outside the training range from the second one on
+        if i % 2:
+            frame.iloc[-1, frame.columns.get_loc("volume")] = 1.0  # a forming last candle
+        frames[f"S{i}"] = frame
+    frames["BTC-USD"] = base
+    trained = model.training_profile["assets"][0]
+    trained["symbol"] = "BTC-USD"
+    model.training_profile["assets"] += [{**trained, "symbol": s} for s in ("S0", "S2", "S3")]
+    panel = load_ohlcv(pd.concat(frames, names=["symbol", "timestamp"]))
+    for drop in (False, True):
+        _, together = guards.before_forecast(model, panel, drop_incomplete=drop)
+        alone = []
+        for symbol, frame in frames.items():
+            one = load_ohlcv(frame)
+            one.attrs["symbol"] = symbol
+            alone += guards.before_forecast(model, one, drop_incomplete=drop)[1]
+        assert together == alone
+        codes = {w["code"] for w in together}
+        assert codes >= {"zero_shot", "price_range", "incomplete_candle" if not drop else "dropped_incomplete"}
