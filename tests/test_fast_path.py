@@ -162,7 +162,7 @@ def test_panel_index_from_codes_is_the_index_from_arrays():
     from lstm_forecaster.modeling import _panel_index
 
     symbols = ["ZEC", "AAVE", "btc", "ÉTH", "A0"]  # not in sorted order
-    stamps = np.array(["2024-01-0%d" % (1 + (i % 3) + i // 3) for i in range(15)], dtype="datetime64[s]")
+    stamps = np.array([f"2024-01-0{1 + (i % 3) + i // 3}" for i in range(15)], dtype="datetime64[s]")
     index = _panel_index(symbols, stamps, 3)
     expected = pd.MultiIndex.from_arrays(
         [np.repeat(symbols, 3), pd.DatetimeIndex(stamps).tz_localize("UTC")], names=["symbol", "timestamp"]

@@ -455,7 +455,9 @@ class LSTMForecaster(
             needed = warmup_rows(c.features) + c.context_length
             quantity = "volume" if c.target == "volume" else "close"
             if last_rows is None or end < needed or quantity not in rows.columns:
-                samples = Samples(rows.to_frame(), c.features, c.target, c.context_length, c.horizon, checked, last_rows)
+                samples = Samples(
+                    rows.to_frame(), c.features, c.target, c.context_length, c.horizon, checked, last_rows
+                )
             else:
                 first = max(end - last_rows, 0)
                 arrays = {name: values[first:end] for name, values in rows.arrays.items()}

@@ -144,9 +144,7 @@ class PanelSamples:
         quantity = "volume" if c.target == "volume" else "close"
         for column in (quantity, *(["close"] if quantity != "close" else [])):
             if column not in rows.columns:
-                raise ValueError(
-                    f"missing column '{column}' for target '{c.target}'; found: {', '.join(rows.columns)}"
-                )
+                raise ValueError(f"missing column '{column}' for target '{c.target}'; found: {', '.join(rows.columns)}")
         # Each column is gathered when a feature first reads it: (series, last_rows) blocks.
         columns = Columns(
             {"timestamp": stamps[take]},
