@@ -13,6 +13,7 @@ next to Monday and 23:00 next to 00:00. On daily rows the hour is constant (`hou
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -331,8 +332,9 @@ def available_features() -> list[str]:
     return [*FEATURES, *(f"{prefix}_N" for prefix in WINDOW_FEATURES)]
 
 
+@functools.lru_cache(maxsize=1024)
 def _resolve(name: str) -> tuple[Callable[[Columns], np.ndarray], int, bool]:
-    """(kernel, warm-up rows, recursive) of a feature name."""
+    """(kernel, warm-up rows, recursive) of a feature name (remembered: a forecast resolves each name often)."""
     if name in FEATURES:
         return _KERNELS[name], _WARMUP.get(name, 0), name in _RECURSIVE
     match = _WINDOW_NAME.match(name)

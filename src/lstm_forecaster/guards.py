@@ -268,11 +268,12 @@ def check_rows(model, rows: ForecastRows, drop_incomplete: bool = False) -> tupl
         why = _incomplete(rows.series_stamps(i), volume[rows.starts[i] : rows.ends[i]])
         if why:
             found[int(i)] = why
-    if drop_incomplete and found:
-        rows = rows.without_last(np.isin(np.arange(len(rows)), list(found)))
     n = len(rows)
     flagged = np.zeros(n, dtype=bool)
-    flagged[list(found)] = True
+    if found:
+        flagged[list(found)] = True
+        if drop_incomplete:
+            rows = rows.without_last(flagged)
     trained_step = pd.Timedelta(profile["frequency"]) if profile.get("frequency") else None
     if trained_step is not None:
         steps = rows.steps
