@@ -1,7 +1,8 @@
 """Checks around a forecast: warnings a user should see, and forecasts that must not be shown.
 
-`LSTMForecaster.predict` calls `before_forecast` on its input and `after_forecast` on its output, so
-the CLI, the Python API and the Space share every check:
+`LSTMForecaster.predict` runs `before_forecast`'s checks on its input and `after_forecast`'s on its
+output (as `check_rows` and `refuse_forecast`, on the arrays of `forecast_rows.ForecastRows`: every
+check vectorized over the series of a panel), so the CLI, the Python API and the Space share every check:
 
 - warnings, returned in `forecast.attrs["warnings"]` as a list of `{"code", "message", "symbol"}`:
   `frequency` (the data's spacing differs from the training data's), `zero_shot` (an asset that was
