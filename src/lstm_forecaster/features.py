@@ -333,19 +333,27 @@ def available_features() -> list[str]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _resolve(name: str) -> tuple[Callable[[Columns], np.ndarray], int, bool]:
-    """(kernel, warm-up rows, recursive) of a feature name (remembered: a forecast resolves each name often)."""
+def _parse(name: str) -> tuple[str | None, int, int, bool]:
+    """(window prefix, or None for a fixed name; window length; warm-up rows; recursive) of a feature name,
+    remembered: a forecast reads each name's warm-up several times."""
     if name in FEATURES:
-        return _KERNELS[name], _WARMUP.get(name, 0), name in _RECURSIVE
+        return None, 0, _WARMUP.get(name, 0), name in _RECURSIVE
     match = _WINDOW_NAME.match(name)
     if match and match.group(1) in WINDOW_FEATURES:
         prefix, n = match.group(1), int(match.group(2))
         if n < 2:
             raise ValueError(f"feature '{name}' needs a window of at least 2. Got {n}.")
-        kernel = _WINDOW_KERNELS[prefix]
-        warmup = {"ema": n - 1, "volume_ratio": n - 1}.get(prefix, n)
-        return (lambda c: kernel(c, n)), warmup, prefix in _RECURSIVE
+        return prefix, n, {"ema": n - 1, "volume_ratio": n - 1}.get(prefix, n), prefix in _RECURSIVE
     raise ValueError(f"unknown feature '{name}'; accepted: {', '.join(available_features())} (N a window length)")
+
+
+def _resolve(name: str) -> tuple[Callable[[Columns], np.ndarray], int, bool]:
+    """(kernel, warm-up rows, recursive) of a feature name."""
+    prefix, n, warmup, recursive = _parse(name)
+    if prefix is None:
+        return _KERNELS[name], warmup, recursive
+    kernel = _WINDOW_KERNELS[prefix]
+    return (lambda c: kernel(c, n)), warmup, recursive
 
 
 def validate_feature_names(names: list[str]) -> None:
