@@ -7,7 +7,8 @@ the CLI, the Python API and the Space share every check:
   `frequency` (the data's spacing differs from the training data's), `zero_shot` (an asset that was
   not in training), `price_range` (the prices the forecast reads lie outside what training saw for that
   asset), `incomplete_candle` (the last candle's volume is far below the recent median: it is probably
-  still forming) and `dropped_incomplete` (that candle was dropped, `predict(drop_incomplete=True)`);
+  still forming), `dropped_incomplete` (that candle was dropped, `predict(drop_incomplete=True)`) and
+  `single_asset_market` (a model with market features given one series: its market is that series);
 - refusals, a `ValueError` saying why: a forecast price that is not positive at any level, or a step's
   move larger than any move over as many steps in the model's training data. Such a forecast is never
   returned. (A central forecast that is not positive, or any that is not finite, is refused before,
@@ -31,6 +32,7 @@ import pandas as pd
 
 from .data import check_forecast_spacing, infer_step, series_steps, stamp_values, step_of
 from .features import warmup_rows
+from .market import single_asset_warning
 
 INCOMPLETE_FRACTION = 0.1
 """A last candle whose volume is below this fraction of the median of the `INCOMPLETE_LOOKBACK` before it
@@ -317,6 +319,9 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
                         symbol,
                     )
                 )
+    single = single_asset_warning(model.config.features, [symbol for symbol, _, _ in parts], trained_symbols)
+    if single:
+        warnings.append(warning("single_asset_market", single, parts[0][0]))
     if dropped:
         df = _drop_rows(df, dropped)
     return df, warnings
