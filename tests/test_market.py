@@ -11,6 +11,7 @@ import torch
 from test_fast_path import assert_same, full, walk
 
 from lstm_forecaster import LSTMForecaster, LSTMForecasterConfig, load_ohlcv
+from lstm_forecaster.card import describe_feature
 from lstm_forecaster.features import MARKET_WINDOW, compute_features, context_kind, validate_feature_names
 from lstm_forecaster.market import market_frame, warn_single_asset, with_market
 from lstm_forecaster.panel import PanelSamples
@@ -57,9 +58,7 @@ def test_market_return_is_the_cross_sectional_mean():
         rows = features.xs(symbol, level=0)
         stamps = rows.index.tz_convert("UTC")
         np.testing.assert_allclose(rows["market_return"], expected["market_return"].loc[stamps], rtol=1e-12)
-        np.testing.assert_allclose(
-            rows["market_volatility"], expected["market_volatility"].loc[stamps], rtol=1e-9
-        )
+        np.testing.assert_allclose(rows["market_volatility"], expected["market_volatility"].loc[stamps], rtol=1e-9)
     # The market differs from each series' own return (they are independent walks).
     assert not np.allclose(features["market_return"], features["log_return"])
 
@@ -102,6 +101,7 @@ def test_bad_names_rejected_and_context_kind():
     with pytest.raises(ValueError, match="unknown feature 'market_vol'"):
         LSTMForecasterConfig(features=["log_return", "market_vol"])
     assert {context_kind(name) for name in MARKET} == {"return"}
+    assert describe_feature("market_return").startswith("The mean over the panel's series of their log returns at t")
 
 
 def fitted(df: pd.DataFrame, scaling: str = "context") -> LSTMForecaster:

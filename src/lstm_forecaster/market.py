@@ -116,10 +116,8 @@ def warn_single_asset(features, df: pd.DataFrame) -> None:
     """`warnings.warn` the `single_asset_warning` of training data that holds one series."""
     if not uses_market(features):
         return
-    if _is_panel(df):
-        names = [str(s) for s in df.index.get_level_values(0).unique()]
-    else:
-        names = [df.attrs.get("symbol")]
+    panel = _is_panel(df)
+    names = [str(s) for s in df.index.get_level_values(0).unique()] if panel else [df.attrs.get("symbol")]
     message = single_asset_warning(features, names)
     if message:
         warnings.warn(message, stacklevel=3)
