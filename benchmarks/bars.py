@@ -47,13 +47,13 @@ def pinball(actual: np.ndarray, predicted: np.ndarray, levels: np.ndarray) -> fl
     return float(np.mean(np.maximum(levels * error, (levels - 1.0) * error)))
 
 
-def score_asset(
+def asset_points(
     model: LSTMForecaster, series: pd.DataFrame, validation_start, test_start, split: str, frame=None
-) -> dict:
-    """Per-step figures of one asset on the `split` points (see the module docstring); `frame`: the
-    asset's rows of a backtest of the whole panel (a model with market features reads every asset)."""
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, pd.Timestamp]:
+    """(origins, actual (n, H) and model quantiles (n, H, L) in log returns from the origin's close,
+    last training row) of one asset on the `split` points. `frame`: the asset's rows of a backtest
+    of the whole panel (a model with market features reads every asset); default: its own backtest."""
     config = model.config
-    levels = np.asarray(config.quantiles)
     names = [quantile_column(q) for q in config.quantiles]
     horizon = config.horizon
     index = series.index
@@ -71,7 +71,20 @@ def score_asset(
     origins = pd.DatetimeIndex(frame["origin"].unique())
     base = frame["base"].to_numpy()
     actual = np.log(frame["actual"].to_numpy() / base).reshape(len(origins), horizon)
-    model_q = np.log(frame[names].to_numpy() / base[:, None]).reshape(len(origins), horizon, len(levels))
+    model_q = np.log(frame[names].to_numpy() / base[:, None]).reshape(len(origins), horizon, len(names))
+    return origins, actual, model_q, train_end
+
+
+def score_asset(
+    model: LSTMForecaster, series: pd.DataFrame, validation_start, test_start, split: str, frame=None, points=None
+) -> dict:
+    """Per-step figures of one asset on the `split` points (see the module docstring and `asset_points`)."""
+    config = model.config
+    levels = np.asarray(config.quantiles)
+    horizon = config.horizon
+    origins, actual, model_q, train_end = points or asset_points(
+        model, series, validation_start, test_start, split, frame
+    )
     median = config.median_index
     baselines = baseline_quantiles(series["close"], origins, train_end, horizon, list(levels), names=BASELINES)
     steps = []
@@ -123,14 +136,15 @@ def table(assets: dict, steps: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def score_model(folder: Path, panel: pd.DataFrame, symbols: list[str], split: str) -> dict:
+def model_points(folder: Path, panel: pd.DataFrame, symbols: list[str], split: str):
+    """(model, {symbol: `asset_points`}, validation_start, test_start) of a trained folder."""
     model = LSTMForecaster.from_pretrained(folder)
     args = json.loads((folder / "training_args.json").read_text())
     # A panel records its cut dates; one series its splits' first rows.
     dates = args.get("split_dates") or {name: args["splits"][name.split("_")[0]]["start"] for name in CUTS}
     validation_start = pd.Timestamp(dates["validation_start"])
     test_start = pd.Timestamp(dates["test_start"])
-    assets, whole = {}, None
+    points, whole = {}, None
     if uses_market(model.config.features):  # the market of the whole panel, as in training
         stamps = panel.index.get_level_values("timestamp")
         whole = model.backtest(panel, start=stamps[stamps < validation_start].max())
@@ -139,7 +153,17 @@ def score_model(folder: Path, panel: pd.DataFrame, symbols: list[str], split: st
         if series.index[-1] < (test_start if split == "test" else validation_start):
             continue
         frame = None if whole is None else whole[whole["symbol"] == symbol].drop(columns="symbol")
-        assets[symbol] = score_asset(model, series, validation_start, test_start, split, frame)
+        points[symbol] = (series, asset_points(model, series, validation_start, test_start, split, frame))
+    return model, points, validation_start, test_start
+
+
+def score_model(folder: Path, panel: pd.DataFrame, symbols: list[str], split: str) -> dict:
+    model, points, validation_start, test_start = model_points(folder, panel, symbols, split)
+    args = json.loads((folder / "training_args.json").read_text())
+    assets = {
+        symbol: score_asset(model, series, validation_start, test_start, split, points=computed)
+        for symbol, (series, computed) in points.items()
+    }
     return {"kept": args.get("kept"), "assets": assets, "pooled": summarise(assets, model.config.horizon)}
 
 
