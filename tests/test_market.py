@@ -164,6 +164,7 @@ def test_single_series_forecast_warns_that_its_market_is_itself():
     model = fitted(panel)
     one = panel.xs("A0", level="symbol")
     out = model.predict(one)
+    assert_same(out, full(model, one))  # the fast path: its own volatility_30 over the rows read
     codes = [w["code"] for w in out.attrs["warnings"]]
     assert codes.count("single_asset_market") == 1
     message = next(w["message"] for w in out.attrs["warnings"] if w["code"] == "single_asset_market")
