@@ -486,7 +486,7 @@ def check_forecast_spacing(
     Raises
     ------
     ValueError
-        Naming the newest offending gap (or off-grid row), the data's step and the rows up to which a
+        Naming the first row off the grid (else the newest gap), the data's step and the rows up to which a
         forecast could be made instead.
     """
     step = infer_step(index) if step is None else step
@@ -500,7 +500,7 @@ def check_forecast_spacing(
     total = int(missing[gaps].sum())
     if not off_grid.size and total <= max_missing:
         return [(recent[i], recent[i + 1], int(missing[i])) for i in gaps]
-    i = int(off_grid[-1] if off_grid.size else gaps[-1])
+    i = int(off_grid[0] if off_grid.size else gaps[-1])  # the first row off the grid, or the newest gap
     before, after = recent[i], recent[i + 1]
     if off_grid.size:
         why = f"the data's step is {step}, and a row off its grid of steps cannot be read as one"
