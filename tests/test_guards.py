@@ -242,4 +242,6 @@ def test_a_long_gap_or_an_off_grid_row_leaves_a_series_out_with_a_warning(model,
     with pytest.raises(ValueError, match=match):
         model.predict(eth)
     with pytest.raises(ValueError, match="^ETH-USD: the rows a forecast reads are not evenly spaced"):
+        model.predict(pd.concat({"ETH-USD": eth}, names=["symbol", "timestamp"]))  # a panel of one series
+    with pytest.raises(ValueError, match="^ETH-USD: the rows a forecast reads are not evenly spaced"):
         model.predict_quantiles(panel)  # the same check without the guards

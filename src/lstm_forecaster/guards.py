@@ -276,7 +276,8 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
     read = [(s, t[:-1] if why and drop_incomplete else t, a) for (s, t, a), why in zip(parts, incomplete, strict=True)]
     gapped, short = forecast_spacing(model, read)
     if gapped and len(parts) == 1:
-        raise ValueError(next(iter(gapped.values())))
+        symbol, error = next(iter(gapped.items()))
+        raise ValueError(f"{symbol}: {error}" if isinstance(df.index, pd.MultiIndex) else error)
     if gapped and len(gapped) == len(parts):
         raise ValueError(f"no series can be forecast: {'; '.join(f'{s}: {e}' for s, e in gapped.items())}")
     for symbol, error in gapped.items():
