@@ -247,3 +247,17 @@ def test_compare_frame_fits_the_baselines_on_the_training_split(result, model, d
     assert report["pooled"]["model_vs"]["garch"]["ratio"] == pytest.approx(
         expected["pooled"]["model_vs"]["garch"]["ratio"], rel=1e-12
     )
+
+
+def test_score_backtest_rescores_one_frame_with_every_rule_as_backtest_does(result, model, data):
+    from lstm_forecaster.backtest import score_backtest
+
+    frame = result.frame
+    blocks = [pd.Timestamp(frame["origin"].min())]
+    again = score_backtest(frame, data, model.config.quantiles, blocks, strategy="long-flat", cost_bps=[0, 10])
+    assert again.report == result.report
+    other = score_backtest(frame, data, model.config.quantiles, blocks, strategy="vol-target", cost_bps=[0, 10])
+    assert other.report["comparison"] == result.report["comparison"]
+    assert other.report["strategy"] != result.report["strategy"]
+    with pytest.raises(ValueError, match="unknown strategy"):
+        score_backtest(frame, data, model.config.quantiles, blocks, strategy="momentum")

@@ -39,7 +39,15 @@ from .evaluation import quantile_column
 from .output_folder import replace_folder
 from .strategy import STRATEGIES, positions, strategy_report, strategy_table
 
-__all__ = ["COMPARISON_KEY", "BacktestResult", "backtest", "compare_frame", "held_out_comparison", "series_of"]
+__all__ = [
+    "COMPARISON_KEY",
+    "BacktestResult",
+    "backtest",
+    "compare_frame",
+    "held_out_comparison",
+    "score_backtest",
+    "series_of",
+]
 
 SINGLE = "series"
 """Symbol given to a single (non-panel) series."""
@@ -451,6 +459,33 @@ def backtest(
         from .walkforward import walk_forward
 
         frame, blocks, refits, levels = walk_forward(recipe, df, parts, start_ts, end_ts, refit_every, progress)
+    return score_backtest(frame, df, levels, blocks, refits, refit_every, strategy, cost_bps, names, **rule)
+
+
+def score_backtest(
+    frame: pd.DataFrame,
+    df: pd.DataFrame,
+    levels: Sequence[float],
+    blocks: list[pd.Timestamp],
+    refits: list[dict[str, Any]] | None = None,
+    refit_every: int | None = None,
+    strategy: str | None = None,
+    cost_bps: float | Sequence[float] = (0.0, 10.0, 25.0),
+    baselines: Sequence[str] = BASELINES,
+    **rule: float,
+) -> BacktestResult:
+    """Score a model's backtest frame beside the baselines (refitted at every date of ``blocks``), and
+    run a trading rule on it: the second half of :func:`backtest`.
+
+    One walk-forward frame (the costly part: a training per refit) can so be scored with every
+    strategy: ``frame, blocks, refits, levels = walk_forward(...)``, then ``score_backtest(frame, df,
+    levels, blocks, refits, refit_every, strategy=...)`` per rule.
+    """
+    if strategy is not None and strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; accepted: {', '.join(STRATEGIES)}.")
+    names, levels = list(baselines), [float(q) for q in levels]
+    parts = series_of(df)
+    frame = frame.copy()
     if "symbol" not in frame.columns:
         frame.insert(0, "symbol", SINGLE if len(parts) == 1 else next(iter(parts)))
     frame["symbol"] = frame["symbol"].astype(str)
