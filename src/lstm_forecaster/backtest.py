@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ import pandas as pd
 from .baselines import BASELINES, baseline_quantiles
 from .comparison import comparison_report, comparison_table
 from .evaluation import quantile_column
-from .output_folder import replace_folder
+from .output_folder import staged_folder
 from .strategy import STRATEGIES, positions, strategy_report, strategy_table
 
 __all__ = [
@@ -161,20 +160,10 @@ class BacktestResult:
             raise ValueError(f"output {target} is a file; give a folder name.")
         if target.exists() and any(target.iterdir()) and not overwrite:
             raise ValueError(f"output folder {target} exists and is not empty; pass overwrite=True (--overwrite).")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
+        with staged_folder(target) as tmp:
             (tmp / "report.json").write_text(json.dumps(self.report, indent=2, allow_nan=False) + "\n")
             (tmp / "report.md").write_text(self.markdown())
             write_plots(self, tmp)
-            for path in tmp.iterdir():
-                path.chmod(0o644)
-            tmp.chmod(0o755)
-            replace_folder(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return target
 
 

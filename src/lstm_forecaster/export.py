@@ -32,8 +32,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -42,7 +40,7 @@ import torch
 
 from . import __version__
 from .modeling import LSTMForecaster
-from .output_folder import replace_folder
+from .output_folder import staged_folder
 from .scaling import SCALER_NAME
 
 FORMATS = ("onnx",)
@@ -207,11 +205,7 @@ def export_onnx(
     model = model.to("cpu").float().eval()
 
     program = _onnx_program(model, opset)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.parent / f".{output.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with staged_folder(output) as tmp:
         program.save(tmp / ONNX_NAME, external_data=False)
         config = model.config
         windows = np.random.default_rng(0).standard_normal(
@@ -221,12 +215,6 @@ def export_onnx(
         (tmp / CONFIG_NAME).write_text(json.dumps(_config_dict(model), indent=2, sort_keys=True) + "\n")
         scaler.save(tmp / SCALER_NAME)
         (tmp / README_NAME).write_text(contract(model, opset), encoding="utf-8")
-        for path in tmp.iterdir():
-            path.chmod(0o644)
-        replace_folder(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return output
 
 

@@ -7,7 +7,11 @@ the CLI, the Python API and the Space share every check:
   `frequency` (the data's spacing differs from the training data's), `zero_shot` (an asset that was
   not in training), `price_range` (the prices the forecast reads lie outside what training saw for that
   asset), `incomplete_candle` (the last candle's volume is far below the recent median: it is probably
-  still forming), `dropped_incomplete` (that candle was dropped, `predict(drop_incomplete=True)`) and
+  still forming), `dropped_incomplete` (that candle was dropped, `predict(drop_incomplete=True)`),
+  `short_gap` (the rows the forecast reads miss a few steps, at most `data.max_missing_steps`: they
+  are read as consecutive, as training reads its windows; the message names the missing dates and
+  how many rows are missing), `gap` (one series of a panel is not forecast: its rows miss more
+  steps than that, or hold a row off the grid of steps; for a single series this is an error) and
   `single_asset_market` (a model with market features given one series: its market is that series);
 - refusals, a `ValueError` saying why: a forecast price that is not positive at any level, or a step's
   move larger than any move over as many steps in the model's training data. Such a forecast is never
@@ -30,7 +34,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import check_forecast_spacing, infer_step, series_steps, stamp_values, step_of
+from .data import (
+    check_forecast_spacing,
+    infer_step,
+    max_missing_steps,
+    series_steps,
+    stamp_values,
+    step_of,
+)
 from .features import warmup_rows
 from .market import single_asset_warning
 
@@ -258,29 +269,39 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
     dropped = []
     trained_symbols = _trained_symbols(profile)
     parts = series_arrays(df, ("volume", quantity))
-    gapped = _series_with_gaps(model, parts) if len(parts) > 1 else {}
+    low_volume = _low_last_volume(parts)
+    incomplete = [
+        _incomplete(stamps, arrays.get("volume")) if suspect else None
+        for (_, stamps, arrays), suspect in zip(parts, low_volume, strict=True)
+    ]
+    # The spacing of the rows the forecast will read: without a last candle that is dropped.
+    read = [(s, t[:-1] if why and drop_incomplete else t, a) for (s, t, a), why in zip(parts, incomplete, strict=True)]
+    gapped, short = forecast_spacing(model, read)
+    if gapped and len(parts) == 1:
+        symbol, error = next(iter(gapped.items()))
+        raise ValueError(f"{symbol}: {error}" if isinstance(df.index, pd.MultiIndex) else error)
     if gapped and len(gapped) == len(parts):
         raise ValueError(f"no series can be forecast: {'; '.join(f'{s}: {e}' for s, e in gapped.items())}")
     for symbol, error in gapped.items():
         warnings.append(warning("gap", f"{symbol} is not forecast: {error}", symbol))
     if gapped:
         df = df.drop(index=list(gapped), level="symbol")
-        parts = [part for part in parts if part[0] not in gapped]
-    low_volume = _low_last_volume(parts)
+        kept = [i for i, part in enumerate(parts) if part[0] not in gapped]
+        parts, incomplete = [parts[i] for i in kept], [incomplete[i] for i in kept]
     steps = _steps(parts) if profile.get("frequency") else None
-    for i, ((symbol, stamps, arrays), suspect) in enumerate(zip(parts, low_volume, strict=True)):
-        incomplete = _incomplete(stamps, arrays.get("volume")) if suspect else None
-        if incomplete and drop_incomplete:
+    for i, ((symbol, stamps, arrays), why) in enumerate(zip(parts, incomplete, strict=True)):
+        if symbol in short:
+            warnings.append(warning("short_gap", short[symbol], symbol))
+        if why and drop_incomplete:
             dropped.append((symbol, pd.Timestamp(stamps[-1]).tz_localize("UTC")))
-            warnings.append(warning("dropped_incomplete", incomplete + "; it was dropped", symbol))
+            warnings.append(warning("dropped_incomplete", why + "; it was dropped", symbol))
             stamps, arrays = stamps[:-1], {c: v[:-1] for c, v in arrays.items()}
             steps[i] = step_of(stamps).to_timedelta64() if steps is not None and len(stamps) >= 2 else steps[i]
-        elif incomplete:
+        elif why:
             warnings.append(
                 warning(
                     "incomplete_candle",
-                    incomplete
-                    + "; drop it (predict(..., drop_incomplete=True)) to forecast from the last complete one",
+                    why + "; drop it (predict(..., drop_incomplete=True)) to forecast from the last complete one",
                     symbol,
                 )
             )
@@ -327,25 +348,63 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
     return df, warnings
 
 
-def _series_with_gaps(model, parts: list[tuple[str | None, np.ndarray, dict]]) -> dict[str, str]:
-    """The series of a panel whose rows a forecast reads are not evenly spaced, with the reason.
+def forecast_spacing(
+    model, parts: list[tuple[str | None, np.ndarray, dict]]
+) -> tuple[dict[str | None, str], dict[str | None, str]]:
+    """The spacing of the rows a forecast from each series' last row reads (`data.check_forecast_spacing`).
 
-    One asset's missing candles must not block every other asset's forecast: such a series is left
-    out of the forecast with a warning (a single series, or a panel where every series has a gap,
-    is an error, as `check_forecast_spacing` says). Evenly spaced tails (nearly every series) are
-    told apart with one `np.diff` each; only the others build an index for the message.
+    The one spacing check of a forecast: `before_forecast` calls it (through `predict`), and
+    `LSTMForecaster.predict_quantiles` when called on its own. A series may miss at most
+    `data.max_missing_steps(context_length)` steps (`CONTEXT_STEPS_PER_MISSING_STEP`) in the rows it
+    reads; they are read as consecutive, as training reads its windows. Evenly spaced tails (nearly
+    every series) are told apart with one `np.diff` each; only the others build an index.
+
+    Parameters
+    ----------
+    model : LSTMForecaster
+        The model (its features' warm-up and `context_length` say how many rows a forecast reads).
+    parts : list of (symbol, stamps, arrays)
+        The series, as `series_arrays` gives them.
+
+    Returns
+    -------
+    (dict, dict)
+        By symbol: the series that cannot be forecast, with the error naming the gap (too many missing
+        steps, or a row off the grid of steps); and the series forecast across short gaps, with the
+        `short_gap` warning's message (the missing dates, and how many rows are missing).
     """
     rows_read = warmup_rows(model.config.features) + model.config.context_length
-    gapped = {}
-    for symbol, stamps, _ in parts:
-        tail = np.diff(stamps[-rows_read:])
-        if len(tail) and (tail == tail[0]).all():
+    bound = max_missing_steps(model.config.context_length)
+    steps = _steps(parts)
+    gapped, short = {}, {}
+    for (symbol, stamps, _), step in zip(parts, steps, strict=True):
+        if len(stamps) < 2 or (np.diff(stamps[-rows_read:]) == step).all():
             continue
+        index = pd.DatetimeIndex(stamps).tz_localize("UTC")
         try:
-            check_forecast_spacing(pd.DatetimeIndex(stamps).tz_localize("UTC"), rows_read)
+            gaps = check_forecast_spacing(index, rows_read, bound, pd.Timedelta(step))
         except ValueError as e:
             gapped[symbol] = str(e)
-    return gapped
+            continue
+        if gaps:
+            short[symbol] = _short_gap_message(symbol, gaps, pd.Timedelta(step), min(rows_read, len(stamps)), bound)
+    return gapped, short
+
+
+def _short_gap_message(
+    symbol: str | None, gaps: list[tuple[pd.Timestamp, pd.Timestamp, int]], step: pd.Timedelta, rows: int, bound: int
+) -> str:
+    missing = sum(n for _, _, n in gaps)
+    dates = []
+    for before, _, n in gaps:
+        first, last = before + step, before + step * n
+        dates.append(_day(first) if n == 1 else f"{_day(first)} to {_day(last)}")
+    name = f"{symbol}: " if symbol else ""
+    return (
+        f"{name}{missing} row{'s' if missing != 1 else ''} missing among the {rows} the forecast reads "
+        f"({', '.join(dates)}): read as consecutive steps of {_duration(step)}, as training reads its windows "
+        f"(at most {bound} missing are accepted, more is refused)"
+    )
 
 
 def _drop_rows(df: pd.DataFrame, rows: list[tuple[str | None, pd.Timestamp]]) -> pd.DataFrame:

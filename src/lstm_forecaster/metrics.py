@@ -49,22 +49,25 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 
 
-def _as_1d(values: Any, name: str) -> np.ndarray:
-    """Return ``values`` as a finite 1-D float array or raise ``ValueError`` naming it."""
+def _as_1d(values: Any, name: str, positive: bool = False) -> np.ndarray:
+    """Return ``values`` as a finite 1-D float array (strictly positive with ``positive``) or raise
+    ``ValueError`` naming it."""
+    values = values.to_numpy() if hasattr(values, "to_numpy") else values
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numeric; got {type(values).__name__}.") from exc
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}.")
+        raise ValueError(f"{name} must be 1-D (one series; loop over the symbols of a panel); got shape {arr.shape}.")
     if arr.size == 0:
         raise ValueError(f"{name} is empty; at least one point is needed.")
-    bad = ~np.isfinite(arr)
+    bad = ~(np.isfinite(arr) & (arr > 0)) if positive else ~np.isfinite(arr)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
+        what, kind = ("bad", "finite and strictly positive") if positive else ("non-finite", "finite")
         raise ValueError(
-            f"{name} holds {int(bad.sum())} non-finite value(s) (first at position {first}: "
-            f"{arr[first]}); only finite numbers are accepted."
+            f"{name} holds {int(bad.sum())} {what} value(s) (first at position {first}: {arr[first]}); "
+            f"only {kind} numbers are accepted."
         )
     return arr
 

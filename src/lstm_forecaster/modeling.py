@@ -18,7 +18,6 @@ from . import guards
 from .configuration import LSTMForecasterConfig, read_config_file
 from .data import (
     Samples,
-    check_forecast_spacing,
     check_forecast_values,
     infer_step,
     load_ohlcv,
@@ -387,7 +386,7 @@ class LSTMForecaster(
             positive, a move beyond any in the training data).
         """
         df, warnings = guards.before_forecast(self, load_ohlcv(df), drop_incomplete)
-        values, central, index = self._forecast(df, self._check_horizon(horizon), calibrate)
+        values, central, index = self._forecast(df, self._check_horizon(horizon), calibrate, spacing_checked=True)
         if self.config.quantiles:
             frame = pd.DataFrame(np.column_stack([central, values]), index=index, columns=self._columns(True))
         else:
@@ -418,15 +417,25 @@ class LSTMForecaster(
         return cache[key]
 
     def _forecast(
-        self, df: pd.DataFrame, horizon: int, calibrate: bool | None
+        self, df: pd.DataFrame, horizon: int, calibrate: bool | None, spacing_checked: bool = False
     ) -> tuple[np.ndarray, np.ndarray, pd.Index]:
         """(values (rows, outputs), central (rows,), index) of the forecast after the last row of each
-        series of a frame from `load_ohlcv`; features are computed over `rows_read` rows only."""
+        series of a frame from `load_ohlcv`; features are computed over `rows_read` rows only.
+
+        The spacing of the rows each forecast reads is checked once (`guards.forecast_spacing`): here,
+        unless `spacing_checked` (`predict`, whose `guards.before_forecast` checked it, leaving out the
+        series of a panel it refuses). Short gaps are read as consecutive rows; the future timestamps
+        follow the last row at the data's step.
+        """
         c = self.config
-        rows_read = warmup_rows(c.features) + c.context_length
         last_rows = self.rows_read(calibrate)
+        if not spacing_checked:
+            gapped, _ = guards.forecast_spacing(self, guards.series_arrays(df, ()))
+            if gapped:
+                symbol, error = next(iter(gapped.items()))
+                raise ValueError(f"{symbol}: {error}" if is_panel(df) else error)
         if is_panel(df):
-            samples = PanelSamples.for_forecast(df, c, rows_read, last_rows, self._rows_forecast_reads(calibrate))
+            samples = PanelSamples.for_forecast(df, c, last_rows, self._rows_forecast_reads(calibrate))
             last = samples.last_origins()
             values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(-1, c.num_outputs)
             steps = samples.steps[:, None] * np.arange(1, horizon + 1)
@@ -437,7 +446,6 @@ class LSTMForecaster(
             )
         else:
             step = infer_step(df.index)
-            check_forecast_spacing(df.index, rows_read, step)
             checked = self._rows_forecast_reads(calibrate)
             samples = Samples(df, c.features, c.target, c.context_length, c.horizon, checked, last_rows)
             values = self.forecast_origins(samples, np.array([len(samples) - 1]), calibrate=calibrate)[0, :horizon]

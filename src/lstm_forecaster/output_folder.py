@@ -16,6 +16,7 @@ import contextlib
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 try:
@@ -156,6 +157,34 @@ def clean_stale_temporaries(output_dir: Path) -> list[Path]:
                 path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+@contextlib.contextmanager
+def staged_folder(output_dir: str | Path, merge: bool = False) -> Iterator[Path]:
+    """Yield an empty temp folder beside `output_dir` to write into; on success it becomes `output_dir`.
+
+    Every file is made world-readable (a folder is meant to be shared and served), then the temp
+    folder replaces `output_dir` (`replace_folder`) or, with `merge`, each file is moved into it. On
+    an error nothing is left behind and `output_dir` is as it was.
+    """
+    output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output_dir.parent / f".{output_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        for path in tmp.iterdir():
+            path.chmod(0o644)
+        if merge:
+            output_dir.mkdir(exist_ok=True)
+            for path in tmp.iterdir():
+                os.replace(path, output_dir / path.name)
+        else:
+            tmp.chmod(0o755)
+            replace_folder(tmp, output_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def replace_folder(tmp: Path, output_dir: Path) -> None:

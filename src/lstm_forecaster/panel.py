@@ -432,11 +432,20 @@ def date_split(samples: PanelSamples, validation_start, test_start, how: str = "
         test=complete[first_target >= test_start],
         train_rows=np.flatnonzero(samples.index < validation_start),
     )
-    for name, origins in (("train", split.train), ("validation", split.validation), ("test", split.test)):
-        if len(origins) < 3:
-            raise ValueError(
-                f"too few rows: the {name} split has {len(origins)} forecast origins over {len(samples.symbols)} "
-                f"series with validation_start {validation_start.date()} and test_start {test_start.date()} "
-                f"(context_length {samples.context_length}, horizon {h}); move the dates or give more rows"
-            )
+    check_split_origins(
+        split,
+        f"over {len(samples.symbols)} series with validation_start {validation_start.date()} and test_start "
+        f"{test_start.date()} (context_length {samples.context_length}, horizon {h}); move the dates or give more rows",
+    )
     return split
+
+
+def check_split_origins(split, detail: str) -> None:
+    """Raise `ValueError` unless the train, validation and test splits each hold at least 3 origins.
+
+    `detail` ends the message: what the split was cut from and what to change.
+    """
+    for name in ("train", "validation", "test"):
+        origins = getattr(split, name)
+        if len(origins) < 3:
+            raise ValueError(f"too few rows: the {name} split has {len(origins)} forecast origins {detail}")

@@ -14,7 +14,6 @@ import pandas as pd
 
 from .data import (
     Samples,
-    check_forecast_spacing,
     future_targets,
     infer_step,
     series_steps,
@@ -105,20 +104,21 @@ class PanelSamples:
 
     @classmethod
     def for_forecast(
-        cls, panel: pd.DataFrame, config, rows_read: int, last_rows: int | None, check_last: int | None = None
+        cls, panel: pd.DataFrame, config, last_rows: int | None, check_last: int | None = None
     ) -> PanelSamples:
         """The samples a forecast from the last row of every series reads (`need_targets` False).
 
-        Every series' last `rows_read` rows must be evenly spaced (`check_forecast_spacing`, the error
-        naming the symbol). With `last_rows` (`LSTMForecaster.rows_read`) and every series at least that
-        long, the features of all series are computed at once over their last `last_rows` rows, stacked
-        (series, rows): the same numbers as series by series over the whole history, in one pass
-        instead of one per series. Gaps are checked over those rows, and features for finite values
+        The spacing of the rows a forecast reads is the caller's to check, once
+        (`guards.forecast_spacing`, through `LSTMForecaster.predict`): short gaps are read as
+        consecutive rows, as training reads its windows. With `last_rows` (`LSTMForecaster.rows_read`)
+        and every series at least that long, the features of all series are computed at once over
+        their last `last_rows` rows, stacked (series, rows): the same numbers as series by series over
+        the whole history, in one pass instead of one per series. Gaps longer than the context are
+        refused over those rows (`check_gaps`, as in training), and features checked for finite values
         over each series' last `check_last` rows (default `context_length`). Otherwise: the constructor.
         """
         from .features import Columns, check_finite, feature_array, warmup_rows
         from .market import with_market
-        from .panel import iter_series
 
         c = config
         panel = with_market(panel, c.features)  # over every row of every series given, before any is cut
@@ -128,25 +128,15 @@ class PanelSamples:
         cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
         starts, ends = np.r_[0, cuts], np.r_[cuts, len(codes)]
         contiguous = len(starts) == len(np.unique(codes)) and len(codes) > 0
-        stamps = stamp_values(index.levels[1])[index.codes[1]] if contiguous else None
-        names = [str(n) for n in index.levels[0][codes[starts]]] if contiguous else None
-        if not contiguous:
-            for symbol, frame in iter_series(panel):
-                _check_spacing(frame.index, rows_read, symbol)
-            return cls(panel, c.features, c.target, c.context_length, c.horizon, False, check_last)
-        # The spacing: vectorized where a series' last (up to 201) steps are all equal, else series by series.
         lengths = ends - starts
-        steps = series_steps(stamps, starts, ends)
-        regular = np.ones(len(starts), dtype=bool)
-        for i in range(len(starts)):
-            if lengths[i] < 2 or not _evenly_spaced(stamps[max(starts[i], ends[i] - rows_read) : ends[i]], steps[i]):
-                regular[i] = False
-                _check_spacing(pd.DatetimeIndex(stamps[starts[i] : ends[i]]).tz_localize("UTC"), rows_read, names[i])
         needed = warmup_rows(c.features) + c.context_length
-        if last_rows is None or (lengths[lengths >= needed] < last_rows).any() or not regular.all():
+        if not contiguous or last_rows is None or (lengths[lengths >= needed] < last_rows).any():
             samples = cls(panel, c.features, c.target, c.context_length, c.horizon, False, check_last)
             samples.steps = np.array([infer_step(s.index).to_timedelta64() for s in samples.series])
             return samples
+        stamps = stamp_values(index.levels[1])[index.codes[1]]
+        names = [str(n) for n in index.levels[0][codes[starts]]]
+        steps = series_steps(stamps, starts, ends)
         short = [f"{n} ({length} rows)" for n, length in zip(names, lengths, strict=True) if length < needed]
         keep = np.flatnonzero(lengths >= needed)
         if not keep.size:
@@ -279,17 +269,6 @@ def samples_for(
             df, c.features, c.target, c.context_length, c.horizon, need_targets=need_targets, check_last=check_last
         )
     return Samples(df, c.features, c.target, c.context_length, c.horizon, check_last=check_last)
-
-
-def _evenly_spaced(stamps: np.ndarray, step) -> bool:
-    return bool((np.diff(stamps) == step).all())
-
-
-def _check_spacing(index: pd.DatetimeIndex, rows: int, symbol: str) -> None:
-    try:
-        check_forecast_spacing(index, rows)
-    except ValueError as e:
-        raise ValueError(f"{symbol}: {e}") from None
 
 
 def check_gaps(frame: pd.DataFrame, symbol: str, context_length: int) -> None:

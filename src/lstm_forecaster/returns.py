@@ -11,26 +11,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .metrics import _as_1d
+
 __all__ = ["check_horizon", "future_returns", "log_prices", "resolve_positions"]
 
 
 def log_prices(prices: Any) -> np.ndarray:
     """Validate a 1-D series of strictly positive finite prices and return its logarithm."""
-    values = prices.to_numpy() if isinstance(prices, pd.Series) else prices
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"prices must be numeric; got {type(prices).__name__}.") from exc
-    if arr.ndim != 1:
-        raise ValueError(f"prices must be 1-D (one series; loop over the symbols of a panel); got shape {arr.shape}.")
-    bad = ~(np.isfinite(arr) & (arr > 0))
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"prices must be finite and strictly positive; got {arr[first]} at position {first} "
-            f"({int(bad.sum())} bad value(s))."
-        )
-    return np.log(arr)
+    return np.log(_as_1d(prices, "prices", positive=True))
 
 
 def check_horizon(horizon: Any) -> int:

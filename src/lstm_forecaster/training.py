@@ -35,7 +35,6 @@ import json
 import math
 import os
 import platform
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -54,11 +53,12 @@ from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc
 from .guards import PROFILE_KEY, training_profile
 from .market import warn_single_asset
 from .modeling import LSTMForecaster
-from .output_folder import claim_output, replace_folder
+from .output_folder import claim_output, staged_folder
 from .panel import (
     PanelSamples,
     PanelSplit,
     bundled_panel_provenance,
+    check_split_origins,
     date_split,
     is_panel,
     panel_path,
@@ -417,13 +417,11 @@ def chronological_split(df: pd.DataFrame, samples: Samples, recipe: TrainingConf
         validation=samples.origins(train_last, validation_last - horizon),
         test=samples.origins(validation_last),
     )
-    for name, origins in (("train", split.train), ("validation", split.validation), ("test", split.test)):
-        if len(origins) < 3:
-            raise ValueError(
-                f"too few rows: the {name} split has {len(origins)} forecast origins with {len(df)} rows, "
-                f"context_length {samples.context_length}, horizon {horizon} and fractions "
-                f"{recipe.train_fraction:g}/{recipe.validation_fraction:g}/{recipe.test_fraction:g}; give more rows"
-            )
+    check_split_origins(
+        split,
+        f"with {len(df)} rows, context_length {samples.context_length}, horizon {horizon} and fractions "
+        f"{recipe.train_fraction:g}/{recipe.validation_fraction:g}/{recipe.test_fraction:g}; give more rows",
+    )
     return split
 
 
@@ -1376,20 +1374,11 @@ def _write_folder(output_dir: Path, model, plotted, report, training_args, recip
     """Write the model folder; `plotted` is (symbol or None, backtest frame, real series) of the plots."""
     symbol, frame, history = plotted
     title = recipe.name if symbol is None else f"{recipe.name}, {symbol}"
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output_dir.parent / f".{output_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with staged_folder(output_dir) as tmp:
         model.save_pretrained(tmp)
         (tmp / TRAINING_ARGS).write_text(json.dumps(training_args, indent=2, allow_nan=False) + "\n")
         write_evaluation(tmp, frame, history, report, title, recipe.model.target)
         (tmp / "README.md").write_text(_model_card(model, training_args, report), encoding="utf-8")
-        for path in tmp.iterdir():
-            path.chmod(0o644)  # a model folder is meant to be shared and served
-        replace_folder(tmp, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _model_card(model: LSTMForecaster, training_args: dict, report: dict) -> str:
@@ -1629,16 +1618,6 @@ def write_evaluation_folder(output: str | Path, frame, history, report: dict, ti
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output {output} is a file; give a folder name")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.parent / f".{output.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with staged_folder(output, merge=True) as tmp:
         write_evaluation(tmp, frame, history, report, title, target)
-        output.mkdir(exist_ok=True)
-        for path in tmp.iterdir():
-            path.chmod(0o644)
-            os.replace(path, output / path.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return output
