@@ -177,30 +177,31 @@ def test_single_series_forecast_warns_that_its_market_is_itself():
         warn_single_asset(["log_return"], one)
 
 
+MARKET_RECIPE = {
+    "name": "panel-market",
+    "model": {
+        "features": ["log_return", "log_range", *MARKET],
+        "target": "log_return",
+        "context_length": 10,
+        "horizon": 2,
+        "hidden_size": 8,
+        "quantiles": [0.1, 0.5, 0.9],
+        "scaling": "context",
+        "median_at_last": True,
+    },
+    "validation_start": "2024-03-01",
+    "test_start": "2024-05-01",
+    "epochs": 1,
+    "batch_size": 32,
+    "loss": "pinball",
+    "seed": 0,
+}
+
+
 def test_trained_panel_model_round_trips_and_backtests(tmp_path):
     from lstm_forecaster.training import recipe_from_dict, train
 
-    recipe = recipe_from_dict(
-        {
-            "name": "panel-market",
-            "model": {
-                "features": ["log_return", "log_range", *MARKET],
-                "target": "log_return",
-                "context_length": 10,
-                "horizon": 2,
-                "hidden_size": 8,
-                "quantiles": [0.1, 0.5, 0.9],
-                "scaling": "context",
-                "median_at_last": True,
-            },
-            "validation_start": "2024-03-01",
-            "test_start": "2024-05-01",
-            "epochs": 1,
-            "batch_size": 32,
-            "loss": "pinball",
-            "seed": 0,
-        }
-    )
+    recipe = recipe_from_dict(MARKET_RECIPE)
     data = toy_panel((400, 360, 300), seed=17)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # no single-asset warning for a panel
@@ -221,3 +222,19 @@ def test_trained_panel_model_round_trips_and_backtests(tmp_path):
     alone = model.predict(panel.xs("A0", level="symbol"))
     assert "single_asset_market" in [w["code"] for w in alone.attrs["warnings"]]
     assert not np.array_equal(alone.to_numpy(), forecast.loc["A0"].to_numpy())
+
+
+def test_walk_forward_refits_train_and_forecast_with_the_market():
+    from lstm_forecaster.backtest import backtest
+    from lstm_forecaster.training import recipe_from_dict
+
+    panel = toy_panel((400, 360, 300), seed=19)
+    start = pd.Timestamp("2024-06-01", tz="UTC")
+    recipe = recipe_from_dict(MARKET_RECIPE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # every refit trains on the panel: no single-asset warning
+        result = backtest(None, panel, start=start, refit_every=14, recipe=recipe, progress=False)
+    assert [r["refit"] for r in result.report["refits"]] == [1, 2]
+    frame = result.frame
+    assert set(frame["symbol"]) == {"A0", "A1", "A2"}
+    assert np.isfinite(frame[["q0.1", "q0.5", "q0.9"]].to_numpy()).all()
