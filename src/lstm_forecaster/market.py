@@ -41,7 +41,9 @@ def _market_rows(panel: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """(timestamps, market_return, market_volatility, series counted) at each of the panel's timestamps,
     and the position of every row's timestamp among them."""
     index = panel.index
-    codes = np.asarray(index.codes[0], dtype=np.int64)
+    # Series numbered by symbol name: the same order however the panel's levels were built.
+    names = np.asarray([str(s) for s in index.levels[0]], dtype=object)
+    codes = np.argsort(np.argsort(names, kind="stable"), kind="stable")[np.asarray(index.codes[0], dtype=np.int64)]
     stamps = stamp_values(index.levels[1])[index.codes[1]].astype("datetime64[ns]")
     close = panel["close"].to_numpy(dtype="float64")
     order = np.lexsort((stamps, codes))  # each series' rows together, oldest first
@@ -51,7 +53,7 @@ def _market_rows(panel: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
     returns[1:] = np.where(same, logs[1:] - logs[:-1], np.nan)
     times, position = np.unique(stamps[order], return_inverse=True)
     counted = np.isfinite(returns)
-    # Summed in the series' order at each timestamp: a shorter panel (rows up to t) adds the same numbers.
+    # Summed in symbol order at each timestamp: a shorter panel (rows up to t) adds the same numbers.
     total = np.bincount(position, weights=np.where(counted, returns, 0.0), minlength=len(times))
     count = np.bincount(position, weights=counted.astype("float64"), minlength=len(times))
     with np.errstate(invalid="ignore", divide="ignore"):
