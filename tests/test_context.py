@@ -156,6 +156,25 @@ def test_backtest_is_predict_at_every_origin_calibration_included(daily):
         np.testing.assert_allclose(rows.to_numpy(), uncalibrated.to_numpy(), rtol=1e-6)
 
 
+def test_backtest_is_predict_across_short_gaps(daily):
+    """Origins whose rows hold a short gap are forecast by `backtest` as by `predict` (which warns: `short_gap`)."""
+    model = context_model(daily, horizon=3)
+    with torch.no_grad():
+        model.head.weight.normal_(0, 0.2)
+    gappy = daily.drop(index=daily.index[[590, 640, 641]])  # context 20: at most 2 missing in the rows read
+    frame = model.backtest(gappy, start=gappy.index[560])
+    origins = {585: None, 595: "1 row missing", 650: "2 rows missing"}  # 585: before the first gap
+    for origin, missing in [(gappy.index[i], m) for i, m in origins.items()]:
+        expected = model.predict(gappy.loc[:origin])
+        codes = [w["code"] for w in expected.attrs["warnings"]]
+        assert codes == (["short_gap"] if missing else [])
+        assert missing is None or expected.attrs["warnings"][0]["message"].startswith(missing)
+        rows = frame[frame["origin"] == origin]
+        np.testing.assert_allclose(rows[expected.columns].to_numpy(), expected.to_numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="miss 3 steps, more than the 2 accepted"):
+        model.predict(gappy.drop(index=daily.index[645]).loc[: gappy.index[650]])
+
+
 def test_calibration_is_causal_and_switchable(daily):
     model = context_model(daily, horizon=3)
     cut = daily.index[600]

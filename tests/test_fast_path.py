@@ -128,12 +128,28 @@ def test_panel_fast_path_drops_short_series_and_names_bad_ones():
     with pytest.warns(UserWarning, match="SHORT"):
         fast = model.predict(panel, calibrate=False)
     assert fast.index.get_level_values("symbol").unique().tolist() == ["LONG"]
-    gap = pd.concat({"A": walk(400, 1), "B": walk(400, 2).drop(walk(400, 2).index[-20])}, names=["symbol", "timestamp"])
-    forecast = model.predict(load_ohlcv(gap), calibrate=False)  # B is left out with a warning (guards)
+    # B misses 5 days among the rows it reads, more than the 4 of a context of 40: left out with a warning (guards)
+    gap = pd.concat(
+        {"A": walk(400, 1), "B": walk(400, 2).drop(walk(400, 2).index[-25:-20])}, names=["symbol", "timestamp"]
+    )
+    forecast = model.predict(load_ohlcv(gap), calibrate=False)
     assert forecast.index.get_level_values("symbol").unique().tolist() == ["A"]
     assert [w["symbol"] for w in forecast.attrs["warnings"] if w["code"] == "gap"] == ["B"]
     with pytest.raises(ValueError, match="^B: the rows a forecast reads are not evenly spaced"):
         model.predict_quantiles(load_ohlcv(gap), calibrate=False)
+
+
+@pytest.mark.parametrize("calibrate", [False, True])
+def test_panel_fast_path_is_exact_across_short_gaps(calibrate):
+    """Series with short gaps (read as consecutive rows) take the fast path too: the same numbers and warnings."""
+    b, c = walk(500, 2), walk(450, 3)
+    frames = {"A": walk(500, 1), "B": b.drop(index=b.index[[-30, -12, -11]]), "C": c.drop(index=c.index[-100])}
+    panel = load_ohlcv(pd.concat(frames, names=["symbol", "timestamp"]))
+    model = fitted("context", frames["A"])
+    fast = model.predict(panel, calibrate=calibrate)
+    assert fast.index.get_level_values("symbol").unique().tolist() == ["A", "B", "C"]
+    assert [(w["code"], w["symbol"]) for w in fast.attrs["warnings"]] == [("short_gap", "B")]  # C's gap is older
+    assert_same(fast, full(model, panel, calibrate=calibrate))
 
 
 def test_clean_frame_is_not_normalised_again():

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 
 from lstm_forecaster import guards, load_ohlcv, sample_path
+from lstm_forecaster.data import max_missing_steps
+from lstm_forecaster.features import warmup_rows
 from lstm_forecaster.hub import load_model
 
 ROOT = Path(__file__).resolve().parent
@@ -180,19 +182,69 @@ def test_panels_are_checked_per_series(model, sample):
     assert len(trimmed.loc["ETH-USD"]) == len(eth) - 1 and len(trimmed.loc["BTC-USD"]) == len(btc)
 
 
-def test_a_gap_in_one_series_of_a_panel_leaves_it_out_with_a_warning(model, sample):
-    """One asset's missing candles (the Binance exports miss days in 2026) must not block the others."""
+def test_a_short_gap_is_read_as_consecutive_rows_with_a_warning_naming_it(model, sample):
+    """The Binance exports miss a day here and there in 2026: such a series is forecast, as training reads it."""
     btc = sample[sample.index < "2022-06-01"].iloc[-200:]
-    eth = btc.drop(index=btc.index[-5])  # a missing day among the rows a forecast reads
+    eth = btc.drop(index=btc.index[-5])  # one missing day among the rows a forecast reads (at most 1 for context 16)
+    assert max_missing_steps(model.config.context_length) == 1
+    panel = pd.concat({"BTC-USD": btc, "ETH-USD": eth}, names=["symbol", "timestamp"])
+    forecast = model.predict(panel)
+    assert forecast.index.get_level_values("symbol").unique().tolist() == ["BTC-USD", "ETH-USD"]
+    short = [w for w in forecast.attrs["warnings"] if w["code"] == "short_gap"]
+    assert [w["symbol"] for w in short] == ["ETH-USD"]
+    missing = btc.index[-5].strftime("%Y-%m-%d")
+    rows = warmup_rows(model.config.features) + model.config.context_length
+    assert short[0]["message"].startswith(f"ETH-USD: 1 row missing among the {rows} the forecast reads ({missing})")
+    # The forecast timestamps follow the last row at the data's step; the rows are read as consecutive:
+    # the same numbers as from the same rows stamped one day apart.
+    eth_forecast = forecast.loc["ETH-USD"]
+    assert eth_forecast.index.equals(forecast.loc["BTC-USD"].index)
+    restamped = eth.set_axis(btc.index[1:])
+    expected = model.predict(restamped)
+    assert expected.attrs["warnings"] == []
+    np.testing.assert_array_equal(eth_forecast.to_numpy(), expected.to_numpy())
+    single = model.predict(eth)  # a single series: the same warning, no symbol
+    assert [(w["code"], w["symbol"]) for w in single.attrs["warnings"]] == [("short_gap", None)]
+    assert single.attrs["warnings"][0]["message"].startswith(f"1 row missing among the {rows} the forecast reads")
+    np.testing.assert_array_equal(single.to_numpy(), expected.to_numpy())
+    # A gap before the rows the forecast reads is no concern.
+    old = btc.drop(index=btc.index[10:40])
+    assert model.predict(old).attrs["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda df: df.drop(index=df.index[[-5, -9]]), r"the last 30 rows miss 2 steps, more than the 1 accepted"),
+        (lambda df: df.drop(index=df.index[-40:-10]), r"not evenly spaced: 31 days 00:00:00 from .*more than the 1"),
+        (
+            lambda df: df.set_axis(
+                df.index[:-5].append(df.index[-5:-4] + pd.Timedelta(hours=13, minutes=37)).append(df.index[-4:])
+            ),
+            r"not evenly spaced: 1 days 13:37:00 from .*a row off its grid of steps",
+        ),
+    ],
+    ids=["two missing days", "a missing month", "a 13:37 row"],
+)
+def test_a_long_gap_or_an_off_grid_row_leaves_a_series_out_with_a_warning(model, sample, edit, match):
+    """More missing steps than `max_missing_steps`, or a row off the grid: not forecast (an error for one series)."""
+    btc = sample[sample.index < "2022-06-01"].iloc[-200:]
+    eth = edit(btc)
     panel = pd.concat({"BTC-USD": btc, "ETH-USD": eth}, names=["symbol", "timestamp"])
     forecast = model.predict(panel)
     assert forecast.index.get_level_values("symbol").unique().tolist() == ["BTC-USD"]
     gaps = [w for w in forecast.attrs["warnings"] if w["code"] == "gap"]
-    assert [w["symbol"] for w in gaps] == ["ETH-USD"] and "not evenly spaced" in gaps[0]["message"]
+    assert [w["symbol"] for w in gaps] == ["ETH-USD"] and gaps[0]["message"].startswith("ETH-USD is not forecast: ")
+    assert re.search(match, gaps[0]["message"])
+    assert "short_gap" not in _codes(forecast)
     with pytest.raises(ValueError, match="no series can be forecast: BTC-USD: the rows a forecast reads"):
         model.predict(pd.concat({"BTC-USD": eth, "ETH-USD": eth}, names=["symbol", "timestamp"]))
-    with pytest.raises(ValueError, match="not evenly spaced"):
+    with pytest.raises(ValueError, match=match):
         model.predict(eth)
+    with pytest.raises(ValueError, match="^ETH-USD: the rows a forecast reads are not evenly spaced"):
+        model.predict(pd.concat({"ETH-USD": eth}, names=["symbol", "timestamp"]))  # a panel of one series
+    with pytest.raises(ValueError, match="^ETH-USD: the rows a forecast reads are not evenly spaced"):
+        model.predict_quantiles(panel)  # the same check without the guards
 
 
 def test_a_forming_last_candle_is_dropped_without_a_training_profile(sample):

@@ -328,6 +328,18 @@ def test_a_gap_in_the_rows_a_forecast_reads_is_an_error_naming_it(tmp_path, caps
     gap.to_csv(path)
     line = _one_error_line(_cli_main(capsys, "predict", "--model", str(GOLDEN), "--data", str(path)))
     assert "not evenly spaced: 31 days" in line
+    # A short gap (one missing day: at most context_length // 10, at least 1) is read as consecutive rows.
+    short = df.drop(index=df.index[-3])
+    forecast = model.predict(short)
+    assert len(forecast) == model.config.horizon and forecast.index[0] == df.index[-1] + pd.Timedelta(days=1)
+    assert [w["code"] for w in forecast.attrs["warnings"]] == ["short_gap"]
+    assert (
+        "1 row missing" in forecast.attrs["warnings"][0]["message"]
+        and "(2024-03-29)" in forecast.attrs["warnings"][0]["message"]
+    )
+    short.to_csv(path)
+    result = _cli_main(capsys, "predict", "--model", str(GOLDEN), "--data", str(path))
+    assert result.returncode == 0 and "warning: 1 row missing among the" in result.stderr
 
 
 # ----- 8. non-finite weights, broken scalers, impossible forecasts ---------------------------------

@@ -492,6 +492,10 @@ def test_card_renders_from_a_folder_and_from_its_parts(models):
     }
     from_parts = render_model_card(parts, repo_id="alice/m", revision="v3")
     assert from_parts == render_model_card(folder, repo_id="alice/m", revision="v3")
+    context = parts["config"]["context_length"]  # the short-gap rule of `predict` (data.max_missing_steps)
+    missing = max(1, context // 10)
+    assert f"Those rows may miss at most {missing} step{'s' if missing != 1 else ''} in all" in from_parts
+    assert "`short_gap` warning naming the missing dates" in from_parts
     # The folder's own card is the one training wrote through the same renderer.
     assert ModelCard.load(folder / "README.md").data.library_name == "lstm-forecaster"
     with pytest.raises(ValueError, match="no config.json"):

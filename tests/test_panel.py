@@ -550,3 +550,53 @@ def test_tuning_a_panel_recipe_scores_the_pooled_validation_ratio(tmp_path):
     pooled = json.loads((again / "metrics.json").read_text())["pooled"]
     assert result.best_value == pytest.approx(pooled["pinball_ratio"]["rolling_volatility"], rel=1e-9)
     assert 0.5 < result.best_value < 2.0  # a ratio, not a loss in any asset's units
+
+
+# ----- forecasting the bundled panel, short gaps included ------------------------------------------
+
+
+def test_every_asset_of_the_bundled_panel_is_forecast_across_the_exchange_gaps():
+    """configs/default.yaml on the bundled panel: the six Binance coins miss 8 days among the 150 rows a
+    forecast reads (at most 12 for a context of 120), read as consecutive rows with a `short_gap` warning."""
+    import torch
+
+    from lstm_forecaster import LSTMForecaster
+    from lstm_forecaster.data import max_missing_steps
+    from lstm_forecaster.scaling import Scaler
+    from lstm_forecaster.training import load_recipe
+
+    config = load_recipe(Path(__file__).parents[1] / "configs" / "default.yaml").model
+    assert (config.context_length, max_missing_steps(config.context_length)) == (120, 12)
+    panel = load_ohlcv(panel_path())
+    torch.manual_seed(0)
+    model = LSTMForecaster(config)
+    samples = model.samples(panel)
+    origins = samples.origins()
+    model.scaler = Scaler.fit(
+        config.scaling, config.features, config.target, samples.features, samples.targets[origins]
+    )
+    with torch.no_grad():  # a network whose output matters (a zero head is the classical forecast)
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    model.eval()
+    forecast = model.predict(panel)
+    assert sorted(forecast.index.get_level_values("symbol").unique()) == sorted(symbols(panel))
+    codes = {(w["code"], w["symbol"]) for w in forecast.attrs["warnings"]}
+    gapped = ["BCHUSDT", "DOGEUSDT", "ETHUSDT", "SOLUSDT", "TRXUSDT", "XRPUSDT"]
+    assert codes == {("short_gap", s) for s in gapped}
+    dates = "2026-01-08, 2026-01-20, 2026-03-20 to 2026-03-22, 2026-03-25, 2026-04-14 to 2026-04-15"
+    for w in forecast.attrs["warnings"]:
+        assert w["message"].startswith(f"{w['symbol']}: 8 rows missing among the 150 the forecast reads ({dates})")
+    eth = forecast.loc["ETHUSDT"]
+    assert eth.index[0] == pd.Timestamp("2026-05-20", tz="UTC") and len(eth) == config.horizon
+    # The calibration acts, and a backtest origin with the gaps in its rows is what predict gives there.
+    raw = model.predict(panel, calibrate=False)
+    assert np.isfinite(forecast.to_numpy()).all() and not np.allclose(forecast["q0.1"], raw["q0.1"])
+    origin = pd.Timestamp("2026-05-01", tz="UTC")
+    frame = model.backtest(panel, start=origin)
+    before = panel[panel.index.get_level_values("timestamp") <= origin]
+    expected = model.predict(before)
+    assert {w["code"] for w in expected.attrs["warnings"]} == {"short_gap"}
+    for symbol in gapped:
+        rows = frame[(frame["symbol"] == symbol) & (frame["origin"] == origin)]
+        np.testing.assert_allclose(rows[expected.columns].to_numpy(), expected.loc[symbol].to_numpy(), rtol=1e-6)

@@ -37,7 +37,7 @@ gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 from lstm_forecaster import LSTMForecasterConfig, guards, load_ohlcv, sample_path  # noqa: E402
-from lstm_forecaster.app import DEFAULT_MODEL_DIR, build_demo, resolve_model  # noqa: E402
+from lstm_forecaster.app import DEFAULT_MODEL_DIR, build_demo, notice_markdown, resolve_model  # noqa: E402
 from lstm_forecaster.app_plots import interval_bands  # noqa: E402
 from lstm_forecaster.hub import load_model  # noqa: E402
 
@@ -255,14 +255,19 @@ def test_api_incomplete_last_candle_is_a_warning_and_can_be_dropped(served, tmp_
     _check_forecast(_table(dropped), df.iloc[:-1], model, HORIZON)
 
 
-def _panel_csv(folder: Path) -> Path:
-    """One CSV with two coins' daily candles (a `Symbol` column), as an exchange export of several pairs."""
+def _panel_csv(folder: Path, missing: tuple[str, str] | None = None) -> Path:
+    """One CSV with two coins' daily candles (a `Symbol` column), as an exchange export of several pairs;
+    `missing`: (coin, day) left out."""
     lines = []
     for coin in ("ETHUSDT", "XRPUSDT"):
         text = (ROOT / "tests" / "data" / "panel" / f"Binance_{coin}_d.csv").read_text().splitlines()
-        lines += text[2:]
+        lines += [
+            line
+            for line in text[2:]
+            if missing is None or not line.startswith(f"{line.split(',')[0]},{missing[1]},{missing[0]}")
+        ]
         header = text[1]
-    path = folder / "two_coins.csv"
+    path = folder / ("two_coins.csv" if missing is None else "two_coins_short_gap.csv")
     path.write_text("\n".join([header, *lines]) + "\n")
     return path
 
@@ -297,6 +302,18 @@ def test_api_forecasts_every_asset_of_a_panel_or_the_one_asked_for(served, tmp_p
     assert {r["symbol"] for r in records} == {"ETHUSDT"}
     refused = [w for w in records[0]["warnings"] if w["code"] == "refused"]
     assert [w["symbol"] for w in refused] == ["XRPUSDT"] and "XRPUSDT: no forecast: " in refused[0]["message"]
+    # 05-10 to 05-19 missing (and 04-14, 04-15): more than the 2 steps accepted for a context of 20.
+    assert "the last 34 rows miss 12 steps, more than the 2 accepted" in refused[0]["message"]
+
+    # A short gap (one missing day among the rows XRPUSDT's forecast reads): forecast, with the warning.
+    short = _panel_csv(tmp_path, missing=("XRPUSDT", "2026-05-15"))
+    records = client.predict(gradio_client.handle_file(str(short)), HORIZON, api_name="/forecast")
+    assert [r["symbol"] for r in records] == ["ETHUSDT"] * HORIZON + ["XRPUSDT"] * HORIZON
+    warnings = records[HORIZON]["warnings"]
+    gaps = [w for w in warnings if w["code"] == "short_gap"]
+    assert [w["symbol"] for w in gaps] == ["XRPUSDT"] and "short_gap" not in {w["code"] for w in records[0]["warnings"]}
+    assert gaps[0]["message"].startswith("XRPUSDT: 1 row missing among the 34 the forecast reads (2026-05-15)")
+    assert f"⚠️ **short gap**: {gaps[0]['message']}" in notice_markdown(warnings)
 
 
 @pytest.mark.parametrize(
@@ -644,7 +661,9 @@ def test_browser_fan_chart_table_download_warnings_and_errors(tiny_model, outsid
             # A file of two coins (120 days each, enough for the tiny model's window): the picker shows the
             # first, offers each and every series; the chart and the table follow the choice.
             if model_dir == tiny_model:
-                _forecast_in_page(page, expect, _panel_csv(tmp_path), asset="ETHUSDT")
+                _forecast_in_page(
+                    page, expect, _panel_csv(tmp_path, missing=("XRPUSDT", "2026-05-15")), asset="ETHUSDT"
+                )
                 expect(rows).to_have_count(horizon)
                 expect(rows.first).to_contain_text("ETHUSDT")
                 picker = page.locator("#asset")
@@ -655,6 +674,9 @@ def test_browser_fan_chart_table_download_warnings_and_errors(tiny_model, outsid
                     expect(rows).to_have_count(count)
                 expect(rows.first).to_contain_text("XRPUSDT")
                 expect(page.locator("#forecast-plot")).to_contain_text("XRPUSDT: Recent close")
+                expect(notice).to_contain_text(
+                    "short gap: XRPUSDT: 1 row missing among the 34 the forecast reads (2026-05-15)"
+                )
 
             # A candle still forming: a warning; ticked, it is dropped.
             _forecast_in_page(page, expect, forming, asset="every series in the data")

@@ -39,6 +39,7 @@ import pandas as pd
 
 from . import __version__
 from .configuration import LSTMForecasterConfig
+from .data import max_missing_steps
 from .features import FEATURES, WINDOW_FEATURES
 
 LIBRARY_NAME = "lstm-forecaster"
@@ -579,6 +580,7 @@ def card_context(parts: dict, *, repo_id: str | None = None, revision: str | Non
         "horizon_text": steps,
         "frequency": adjective,
         "context_length": config.context_length,
+        "max_missing_steps": max_missing_steps(config.context_length),
         "quantiles": config.quantiles,
         "median_at_last": config.median_at_last,
         "features": [(name, describe_feature(name)) for name in config.features],

@@ -34,6 +34,12 @@ PLAUSIBLE_YEARS = (1980, 2100)  # numeric timestamps outside [1980, 2100) are re
 MAX_COLUMNS = 256  # OHLCV exports hold 5 to 15 columns; pandas' handling of repeated names is quadratic
 MAX_HEADER_BYTES = 16_384  # the header line, in bytes (UTF-8)
 
+CONTEXT_STEPS_PER_MISSING_STEP = 10
+"""The short-gap bound of a forecast (`max_missing_steps`): the rows a forecast reads (the features'
+warm-up plus the context) may miss one step per this many steps of the context, in all (12 of 150 rows
+for the default's context of 120 days; at least 1). `predict` reads them as consecutive, as training
+does, with a `short_gap` warning; more missing steps, or a row off the grid, are refused (`gap`)."""
+
 
 def sample_path() -> Path:
     """Path of the embedded sample: BTC-USD daily candles, 2014-09-17 to 2024-03-31 (Yahoo Finance)."""
@@ -422,25 +428,58 @@ def check_length(df: pd.DataFrame, needed: int, what: str) -> None:
         raise ValueError(f"too few rows: {len(df)} given, {what} needs at least {needed}")
 
 
-def check_forecast_spacing(index: pd.DatetimeIndex, rows: int, step: pd.Timedelta | None = None) -> None:
-    """Raise `ValueError` naming the gap when the last `rows` timestamps are not evenly spaced.
+def max_missing_steps(context_length: int) -> int:
+    """Most steps the rows a forecast reads may miss in all: one per `CONTEXT_STEPS_PER_MISSING_STEP`
+    steps of the context, and at least one (12 for a context of 120 days, 1 for one of 16)."""
+    return max(1, int(context_length) // CONTEXT_STEPS_PER_MISSING_STEP)
 
-    A forecast reads the last `rows` rows (the features' warm-up plus `context_length`) as if they
-    were consecutive steps of the data's frequency (`infer_step`): a missing month, or one intraday
-    row after daily ones, would shift the forecast's inputs and stamp it at a wrong date.
+
+def check_forecast_spacing(
+    index: pd.DatetimeIndex, rows: int, max_missing: int, step: pd.Timedelta | None = None
+) -> list[tuple[pd.Timestamp, pd.Timestamp, int]]:
+    """The short gaps in the last `rows` timestamps; `ValueError` naming the gap for any other unevenness.
+
+    A forecast reads the last `rows` rows (the features' warm-up plus `context_length`) as consecutive
+    steps of the data's frequency (`infer_step`), as training reads its windows. Missing steps are
+    accepted up to `max_missing` in all (`max_missing_steps`: a few exchange outage days among 150);
+    more (a missing month), or a row off the grid of steps (one 13:37 row in daily data), would shift
+    the forecast's inputs too far, and are refused.
+
+    Returns
+    -------
+    list of (pd.Timestamp, pd.Timestamp, int)
+        Each gap, oldest first: the row before it, the row after it, and the steps missing between.
+
+    Raises
+    ------
+    ValueError
+        Naming the first row off the grid (else the newest gap), the data's step and the rows up to which a
+        forecast could be made instead.
     """
     step = infer_step(index) if step is None else step
     recent = index[-rows:] if 0 < rows < len(index) else index
     stamps = stamp_values(recent)
-    bad = np.flatnonzero((stamps[1:] - stamps[:-1]) != step.to_timedelta64())
-    if bad.size:
-        i = int(bad[-1])
-        before, after = recent[i], recent[i + 1]
-        raise ValueError(
-            f"the rows a forecast reads are not evenly spaced: {after - before} from {before} to {after}, the data's "
-            f"step is {step} (the last {rows} rows must be consecutive); fill the gap, or forecast from before it "
-            f"with rows up to {before}"
+    spacing = (stamps[1:] - stamps[:-1]).astype("timedelta64[ns]").astype(np.int64)
+    unit = int(step.value)
+    off_grid = np.flatnonzero(spacing % unit != 0)
+    missing = spacing // unit - 1
+    gaps = np.flatnonzero(missing > 0)
+    total = int(missing[gaps].sum())
+    if not off_grid.size and total <= max_missing:
+        return [(recent[i], recent[i + 1], int(missing[i])) for i in gaps]
+    i = int(off_grid[0] if off_grid.size else gaps[-1])  # the first row off the grid, or the newest gap
+    before, after = recent[i], recent[i + 1]
+    if off_grid.size:
+        why = f"the data's step is {step}, and a row off its grid of steps cannot be read as one"
+    else:
+        why = (
+            f"the data's step is {step}: the last {rows} rows miss {total} steps, more than the {max_missing} "
+            f"accepted (one per {CONTEXT_STEPS_PER_MISSING_STEP} steps of the context)"
         )
+    raise ValueError(
+        f"the rows a forecast reads are not evenly spaced: {after - before} from {before} to {after}, {why}; "
+        f"fill the gap, or forecast from before it with rows up to {before}"
+    )
 
 
 def check_forecast_values(values: np.ndarray, central: np.ndarray, target: str) -> None:

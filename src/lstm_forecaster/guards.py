@@ -8,7 +8,12 @@ check vectorized over the series of a panel), so the CLI, the Python API and the
   `frequency` (the data's spacing differs from the training data's), `zero_shot` (an asset that was
   not in training), `price_range` (the prices the forecast reads lie outside what training saw for that
   asset), `incomplete_candle` (the last candle's volume is far below the recent median: it is probably
-  still forming) and `dropped_incomplete` (that candle was dropped, `predict(drop_incomplete=True)`);
+  still forming), `dropped_incomplete` (that candle was dropped, `predict(drop_incomplete=True)`),
+  `short_gap` (the rows the forecast reads miss a few steps, at most `data.max_missing_steps`: they
+  are read as consecutive, as training reads its windows; the message names the missing dates and
+  how many rows are missing), `gap` (one series of a panel is not forecast: its rows miss more
+  steps than that, or hold a row off the grid of steps; for a single series this is an error) and
+  `single_asset_market` (a model with market features given one series: its market is that series);
 - refusals, a `ValueError` saying why: a forecast price that is not positive at any level, or a step's
   move larger than any move over as many steps in the model's training data. Such a forecast is never
   returned. (A central forecast that is not positive, or any that is not finite, is refused before,
@@ -30,9 +35,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import check_forecast_spacing, infer_step, stamp_values
+from .data import check_forecast_spacing, infer_step, max_missing_steps, stamp_values
 from .features import warmup_rows
 from .forecast_rows import ForecastRows
+from .market import single_asset_warning
 
 INCOMPLETE_FRACTION = 0.1
 """A last candle whose volume is below this fraction of the median of the `INCOMPLETE_LOOKBACK` before it
@@ -256,31 +262,39 @@ def check_rows(model, rows: ForecastRows, drop_incomplete: bool = False) -> tupl
     quantity = _quantity(model.config.target)
     warnings: list[dict] = []
     trained_symbols = _trained_symbols(profile)
-    gapped = _series_with_gaps(model, rows) if len(rows) > 1 else {}
-    if gapped and len(gapped) == len(rows):
-        raise ValueError(f"no series can be forecast: {'; '.join(f'{s}: {e}' for s, e in gapped.items())}")
-    for symbol, error in gapped.items():
-        warnings.append(warning("gap", f"{symbol} is not forecast: {error}", symbol))
-    if gapped:
-        rows = rows.without(gapped)
     volume = rows.column("volume")
     found = {}  # series -> why its last candle looks incomplete
     for i in np.flatnonzero(_low_last_volume(rows)) if volume is not None else ():
         why = _incomplete(rows.series_stamps(i), volume[rows.starts[i] : rows.ends[i]])
         if why:
             found[int(i)] = why
+    incomplete = np.zeros(len(rows), dtype=bool)
+    incomplete[list(found)] = True
+    # The spacing of the rows the forecast will read: without a last candle that is dropped.
+    gapped, short = forecast_spacing(model, rows.without_last(incomplete) if drop_incomplete and found else rows)
+    if gapped and len(rows) == 1:
+        symbol, error = next(iter(gapped.items()))
+        raise ValueError(f"{symbol}: {error}" if rows.panel else error)
+    if gapped and len(gapped) == len(rows):
+        raise ValueError(f"no series can be forecast: {'; '.join(f'{s}: {e}' for s, e in gapped.items())}")
+    for symbol, error in gapped.items():
+        warnings.append(warning("gap", f"{symbol} is not forecast: {error}", symbol))
+    if gapped:
+        kept = [i for i, symbol in enumerate(rows.symbols) if symbol not in gapped]
+        rows, incomplete = rows.without(gapped), incomplete[kept]
+        found = {k: found[i] for k, i in enumerate(kept) if i in found}
     n = len(rows)
-    flagged = np.zeros(n, dtype=bool)
-    if found:
-        flagged[list(found)] = True
-        if drop_incomplete:
-            rows = rows.without_last(flagged)
+    flagged = incomplete.copy()
+    if found and drop_incomplete:
+        rows = rows.without_last(incomplete)
+    symbols = rows.symbols
+    shorted = np.array([s in short for s in symbols], dtype=bool) if short else np.zeros(n, dtype=bool)
+    flagged |= shorted
     trained_step = pd.Timedelta(profile["frequency"]) if profile.get("frequency") else None
     if trained_step is not None:
         steps = rows.steps
         differs = (rows.lengths >= 2) & (steps != trained_step.to_timedelta64())
         flagged |= differs
-    symbols = rows.symbols
     zero_shot = np.zeros(n, dtype=bool)
     if trained_symbols:
         known = set(trained_symbols)
@@ -301,6 +315,8 @@ def check_rows(model, rows: ForecastRows, drop_incomplete: bool = False) -> tupl
             flagged |= outside
     for i in np.flatnonzero(flagged):
         symbol = symbols[i]
+        if shorted[i]:
+            warnings.append(warning("short_gap", short[symbol], symbol))
         why = found.get(int(i))
         if why and drop_incomplete:
             warnings.append(warning("dropped_incomplete", why + "; it was dropped", symbol))
@@ -343,6 +359,9 @@ def check_rows(model, rows: ForecastRows, drop_incomplete: bool = False) -> tupl
                     symbol,
                 )
             )
+    single = single_asset_warning(model.config.features, symbols, trained_symbols)
+    if single:
+        warnings.append(warning("single_asset_market", single, symbols[0]))
     return rows, warnings
 
 
@@ -364,22 +383,59 @@ def _asset_of(by_symbol: dict, only: dict | None, symbol: str | None) -> dict | 
     return None
 
 
-def _series_with_gaps(model, rows: ForecastRows) -> dict[str, str]:
-    """The series of a panel whose rows a forecast reads are not evenly spaced, with the reason.
+def forecast_spacing(model, rows: ForecastRows) -> tuple[dict[str | None, str], dict[str | None, str]]:
+    """The spacing of the rows a forecast from each series' last row reads (`data.check_forecast_spacing`).
 
-    One asset's missing candles must not block every other asset's forecast: such a series is left
-    out of the forecast with a warning (a single series, or a panel where every series has a gap,
-    is an error, as `check_forecast_spacing` says). Evenly spaced tails (nearly every series) are
-    told apart in one vectorized comparison; only the others build an index for the message.
+    The one spacing check of a forecast: `check_rows` calls it (through `predict`), and
+    `LSTMForecaster.predict_quantiles` when called on its own. A series may miss at most
+    `data.max_missing_steps(context_length)` steps (`CONTEXT_STEPS_PER_MISSING_STEP`) in the rows it
+    reads; they are read as consecutive, as training reads its windows. Evenly spaced tails (nearly
+    every series) are told apart in one vectorized comparison; only the others build an index.
+
+    Parameters
+    ----------
+    model : LSTMForecaster
+        The model (its features' warm-up and `context_length` say how many rows a forecast reads).
+    rows : ForecastRows
+        The series.
+
+    Returns
+    -------
+    (dict, dict)
+        By symbol: the series that cannot be forecast, with the error naming the gap (too many missing
+        steps, or a row off the grid of steps); and the series forecast across short gaps, with the
+        `short_gap` warning's message (the missing dates, and how many rows are missing).
     """
     rows_read = warmup_rows(model.config.features) + model.config.context_length
-    gapped = {}
-    for i in np.flatnonzero(~rows.evenly_spaced(rows_read)):
+    bound = max_missing_steps(model.config.context_length)
+    steps = rows.steps
+    gapped, short = {}, {}
+    for i in np.flatnonzero(~(rows.evenly_spaced(rows_read, steps) | (rows.lengths < 2))):
+        symbol, step = rows.symbols[i], pd.Timedelta(steps[i])
         try:
-            check_forecast_spacing(rows.series_index(i), rows_read)
+            gaps = check_forecast_spacing(rows.series_index(i), rows_read, bound, step)
         except ValueError as e:
-            gapped[rows.symbols[i]] = str(e)
-    return gapped
+            gapped[symbol] = str(e)
+            continue
+        if gaps:
+            short[symbol] = _short_gap_message(symbol, gaps, step, min(rows_read, int(rows.lengths[i])), bound)
+    return gapped, short
+
+
+def _short_gap_message(
+    symbol: str | None, gaps: list[tuple[pd.Timestamp, pd.Timestamp, int]], step: pd.Timedelta, rows: int, bound: int
+) -> str:
+    missing = sum(n for _, _, n in gaps)
+    dates = []
+    for before, _, n in gaps:
+        first, last = before + step, before + step * n
+        dates.append(_day(first) if n == 1 else f"{_day(first)} to {_day(last)}")
+    name = f"{symbol}: " if symbol else ""
+    return (
+        f"{name}{missing} row{'s' if missing != 1 else ''} missing among the {rows} the forecast reads "
+        f"({', '.join(dates)}): read as consecutive steps of {_duration(step)}, as training reads its windows "
+        f"(at most {bound} missing are accepted, more is refused)"
+    )
 
 
 def _duration(step: pd.Timedelta) -> str:

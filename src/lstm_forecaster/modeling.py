@@ -18,7 +18,6 @@ from . import guards
 from .configuration import LSTMForecasterConfig, read_config_file
 from .data import (
     Samples,
-    check_forecast_spacing,
     check_forecast_values,
     load_ohlcv,
     stamp_values,
@@ -390,7 +389,7 @@ class LSTMForecaster(
             positive, a move beyond any in the training data).
         """
         rows, warnings = guards.check_rows(self, ForecastRows.of(df), drop_incomplete)
-        values, central, index, lasts = self._forecast(rows, self._check_horizon(horizon), calibrate)
+        values, central, index, lasts = self._forecast(rows, self._check_horizon(horizon), calibrate, True)
         table = np.column_stack([central, values]) if self.config.quantiles else values
         columns = self._columns(bool(self.config.quantiles))
         horizon = len(values) // len(lasts)
@@ -430,17 +429,27 @@ class LSTMForecaster(
         return cache[key]
 
     def _forecast(
-        self, rows: ForecastRows, horizon: int, calibrate: bool | None
+        self, rows: ForecastRows, horizon: int, calibrate: bool | None, spacing_checked: bool = False
     ) -> tuple[np.ndarray, np.ndarray, pd.Index, np.ndarray]:
         """(values (rows, outputs), central (rows,), index, lasts (series,)) of the forecast after the last
         row of each series of `rows`; features are computed over `rows_read` rows only. `lasts`: each
-        series' last value of the forecast quantity, for `guards.refuse_forecast` (NaN: not checked)."""
+        series' last value of the forecast quantity, for `guards.refuse_forecast` (NaN: not checked).
+
+        The spacing of the rows each forecast reads is checked once (`guards.forecast_spacing`): here,
+        unless `spacing_checked` (`predict`, whose `guards.check_rows` checked it, leaving out the
+        series of a panel it refuses). Short gaps are read as consecutive rows; the future timestamps
+        follow the last row at the data's step.
+        """
         c = self.config
-        rows_read = warmup_rows(c.features) + c.context_length
         last_rows = self.rows_read(calibrate)
         checked = self._rows_forecast_reads(calibrate)
+        if not spacing_checked:
+            gapped, _ = guards.forecast_spacing(self, rows)
+            if gapped:
+                symbol, error = next(iter(gapped.items()))
+                raise ValueError(f"{symbol}: {error}" if rows.panel else error)
         if rows.panel:
-            samples = PanelSamples.for_forecast(rows, c, rows_read, last_rows, checked)
+            samples = PanelSamples.for_forecast(rows, c, last_rows, checked)
             last = samples.last_origins()
             values = self.forecast_origins(samples, last, calibrate=calibrate)[:, :horizon].reshape(-1, c.num_outputs)
             steps = samples.steps[:, None] * np.arange(1, horizon + 1)
@@ -450,8 +459,6 @@ class LSTMForecaster(
             end = int(rows.ends[0])
             stamps = rows.stamps[:end]
             step = step_of(stamps)
-            if not rows.evenly_spaced(rows_read, np.array([step.to_timedelta64()]))[0]:
-                check_forecast_spacing(rows.series_index(0), rows_read, step)
             needed = warmup_rows(c.features) + c.context_length
             quantity = "volume" if c.target == "volume" else "close"
             if last_rows is None or end < needed or quantity not in rows.columns:

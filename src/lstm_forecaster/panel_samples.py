@@ -14,7 +14,6 @@ import pandas as pd
 
 from .data import (
     Samples,
-    check_forecast_spacing,
     future_targets,
     infer_step,
     sliding_windows,
@@ -24,7 +23,8 @@ from .data import (
 class PanelSamples:
     """Features, targets and bases of every series of a panel, stacked row by row.
 
-    Each series is a `Samples` (features computed on that series alone); their arrays are stacked,
+    Each series is a `Samples` (features computed on that series alone, except the market features,
+    computed over the whole panel: `lstm_forecaster.market`); their arrays are stacked,
     so a row number addresses one row of one series. A forecast origin is a row whose window of
     `context_length` rows lies within its own series: windows never cross series boundaries, and
     `windows` returns views of the stacked feature array (memory grows with the rows, not rows x
@@ -61,10 +61,12 @@ class PanelSamples:
         check_last: int | None = None,
     ):
         from .features import warmup_rows
+        from .market import with_market
         from .panel import _utc_values, is_panel, iter_series
 
         if not is_panel(panel):
             raise ValueError("PanelSamples needs a panel indexed by (symbol, timestamp); see load_ohlcv")
+        panel = with_market(panel, features)  # the market features: over the whole panel given
         self.context_length = context_length
         self.horizon = horizon
         self.target = target
@@ -99,31 +101,32 @@ class PanelSamples:
         self._windows = sliding_windows(self.features, context_length)
 
     @classmethod
-    def for_forecast(
-        cls, rows, config, rows_read: int, last_rows: int | None, check_last: int | None = None
-    ) -> PanelSamples:
+    def for_forecast(cls, rows, config, last_rows: int | None, check_last: int | None = None) -> PanelSamples:
         """The samples a forecast from the last row of every series of `rows` (a `ForecastRows`) reads.
 
-        Every series' last `rows_read` rows must be evenly spaced (`check_forecast_spacing`, the error
-        naming the symbol). With `last_rows` (`LSTMForecaster.rows_read`) and every series at least that
-        long, the features of all series are computed at once over their last `last_rows` rows, stacked
-        (series, rows): the same numbers as series by series over the whole history, in one pass
-        instead of one per series. Gaps are checked over those rows, and features for finite values
+        The spacing of the rows a forecast reads is the caller's to check, once
+        (`guards.forecast_spacing`, through `LSTMForecaster.predict`): short gaps are read as
+        consecutive rows, as training reads its windows. With `last_rows` (`LSTMForecaster.rows_read`)
+        and every series at least that long, the features of all series are computed at once over
+        their last `last_rows` rows, stacked (series, rows): the same numbers as series by series over
+        the whole history, in one pass instead of one per series. Gaps longer than the context are
+        refused over those rows (`check_gaps`, as in training), and features checked for finite values
         over each series' last `check_last` rows (default `context_length`). Otherwise: the constructor
-        (`need_targets` False) on the frame of `rows`.
+        (`need_targets` False) on the frame of `rows`. Market features are computed over every row of
+        every series of `rows`, before any is cut.
         """
         from .features import Columns, check_finite, feature_array, warmup_rows
+        from .forecast_rows import ForecastRows
+        from .market import uses_market, with_market
 
         c = config
+        if uses_market(c.features):
+            rows = ForecastRows.read(with_market(rows.to_frame(), c.features))
         check_last = check_last or c.context_length
         names, lengths, stamps = rows.symbols, rows.lengths, rows.stamps
-        # The spacing: one vectorized comparison; a series found uneven raises, naming it.
         steps = rows.steps
-        regular = rows.evenly_spaced(rows_read, steps) if len(rows) else np.zeros(0, dtype=bool)
-        for i in np.flatnonzero(~regular):
-            _check_spacing(rows.series_index(i), rows_read, names[i])
         needed = warmup_rows(c.features) + c.context_length
-        if not len(rows) or last_rows is None or (lengths[lengths >= needed] < last_rows).any() or not regular.all():
+        if not len(rows) or last_rows is None or (lengths[lengths >= needed] < last_rows).any():
             samples = cls(rows.to_frame(), c.features, c.target, c.context_length, c.horizon, False, check_last)
             samples.steps = np.array([infer_step(s.index).to_timedelta64() for s in samples.series])
             return samples
@@ -288,13 +291,6 @@ def samples_for(
 
 def _gather(values: np.ndarray | None, take: np.ndarray) -> np.ndarray | None:
     return None if values is None else values[take]
-
-
-def _check_spacing(index: pd.DatetimeIndex, rows: int, symbol: str) -> None:
-    try:
-        check_forecast_spacing(index, rows)
-    except ValueError as e:
-        raise ValueError(f"{symbol}: {e}") from None
 
 
 def check_gaps(frame: pd.DataFrame, symbol: str, context_length: int) -> None:
