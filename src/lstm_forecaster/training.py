@@ -1072,7 +1072,7 @@ def train(
                 raise FloatingPointError(f"the validation loss is {val_loss} at epoch {epoch}; lower learning_rate")
             if config.ensemble > 1:
                 improved = False
-                for k, (network, loss_k) in enumerate(zip(raw_model.networks, member_losses)):
+                for k, (network, loss_k) in enumerate(zip(raw_model.networks, member_losses, strict=True)):
                     if loss_k < member_best[k]:
                         member_best[k], member_epochs[k], improved = loss_k, epoch, True
                         best_state.update(
