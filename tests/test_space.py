@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -447,6 +448,15 @@ def test_header_shows_the_held_out_ratios_to_ewma_and_garch(tiny_model, tmp_path
     (old / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "comparison"}))
     header = header_markdown(load_model(old), model_info(str(old), None))
     assert "**Model card:**" in header and "Held-out test split" not in header
+
+
+def test_header_names_the_network_an_ensemble_and_its_head(tiny_model):
+    from lstm_forecaster.app import _architecture
+
+    config = load_model(tiny_model).config
+    assert _architecture(config) == f"{config.num_layers}-layer {config.cell.upper()}"
+    ensemble = dataclasses.replace(config, ensemble=5, head="attention")
+    assert _architecture(ensemble) == f"an ensemble of 5 x {config.num_layers}-layer LSTM with attention pooling, averaged"
 
 
 def test_api_backtest_on_a_file_over_its_own_dates(served, tiny_model):

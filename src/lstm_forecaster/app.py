@@ -178,6 +178,14 @@ def _duration(step: pd.Timedelta) -> str:
     return str(step)
 
 
+def _architecture(c) -> str:
+    """The network in words: "5 x 1-layer LSTM (attention pooling), averaged" for an ensemble."""
+    net = f"{c.num_layers}-layer {'bidirectional ' if c.bidirectional else ''}{c.cell.upper()}"
+    if c.head == "attention":
+        net += " with attention pooling"
+    return f"an ensemble of {c.ensemble} x {net}, averaged" if c.ensemble > 1 else net
+
+
 def header_markdown(model: LSTMForecaster, info: ModelInfo) -> str:
     """The page header: which model, which revision, what it predicts, its data and its card."""
     c = model.config
@@ -189,8 +197,7 @@ def header_markdown(model: LSTMForecaster, info: ModelInfo) -> str:
     )
     lines = [
         "# LSTM forecaster",
-        f"**Model:** {where}{revision}{commit} — {c.num_layers}-layer {'bidirectional ' if c.bidirectional else ''}"
-        f"{c.cell.upper()}, package version {c.package_version}.",
+        f"**Model:** {where}{revision}{commit} — {_architecture(c)}, package version {c.package_version}.",
         f"**Predicts** {TARGET_DESCRIPTIONS.get(c.target, c.target)}, "
         f"**{f'1 to {c.horizon} steps' if c.horizon > 1 else '1 step'} ahead**{quantiles}, from the last {c.context_length} rows of "
         f"{len(c.features)} features ({', '.join(c.features)})."
