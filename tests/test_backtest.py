@@ -261,3 +261,14 @@ def test_score_backtest_rescores_one_frame_with_every_rule_as_backtest_does(resu
     assert other.report["strategy"] != result.report["strategy"]
     with pytest.raises(ValueError, match="unknown strategy"):
         score_backtest(frame, data, model.config.quantiles, blocks, strategy="momentum")
+
+
+def test_a_block_ending_before_missing_days_keeps_its_last_origins():
+    # Two series; B misses two days after 01-10: its 3rd row after 01-10 is 01-15, not 01-13.
+    from lstm_forecaster.walkforward import outcome_cut
+
+    days = pd.date_range("2024-01-01", periods=20, freq="D", tz="UTC")
+    parts = {"A": pd.DataFrame(index=days), "B": pd.DataFrame(index=days.delete([10, 11]))}
+    assert outcome_cut(parts, days[9], 3) == pd.Timestamp("2024-01-15", tz="UTC")
+    assert outcome_cut({"A": parts["A"]}, days[9], 3) == days[12]
+    assert outcome_cut(parts, days[-1], 3) == days[-1]  # no rows after the data's end

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["origin_dates", "refit_recipe", "walk_forward"]
+__all__ = ["origin_dates", "outcome_cut", "refit_block", "refit_recipe", "walk_forward"]
 
 HELD_OUT_ROWS = 5
 """Rows (beyond the horizon) left to each refit's unused held-out split, the fewest the recipe's
@@ -108,9 +108,7 @@ def walk_forward(
 
     from tqdm.auto import tqdm
 
-    from .data import infer_step
-    from .modeling import LSTMForecaster
-    from .training import load_recipe, train
+    from .training import load_recipe
 
     if isinstance(recipe, (str, Path)):
         recipe = load_recipe(recipe)
@@ -131,46 +129,78 @@ def walk_forward(
             f"to {dates[-1].date()}); give a smaller interval or an earlier --start."
         )
     block_starts = list(dates[::refit_every])
-    stamps = _timestamps(df)
-    step = infer_step(next(iter(parts.values())).index)
     frames, refits = [], []
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(block_starts), disable=not show, unit="refit")
     try:
         for k, first in enumerate(block_starts):
-            nxt = block_starts[k + 1] if k + 1 < len(block_starts) else None
-            block = dates[(dates >= first) & ((dates < nxt) if nxt is not None else True)]
             bar.set_description(f"refit {k + 1}/{len(block_starts)}: train to {first.date()}")
-            history = df[stamps <= first]
-            rows = max(len(p[p.index <= first]) for p in parts.values())
-            with tempfile.TemporaryDirectory(prefix="lstm-forecaster-refit-") as tmp:
-                folder = train(
-                    refit_recipe(recipe, rows, horizon),
-                    Path(tmp) / "model",
-                    data=history,
-                    progress=False,
-                    evaluate_split="validation",
-                    compare_baselines=False,  # the backtest compares the whole period itself
-                )
-                model = LSTMForecaster.from_pretrained(folder)
-                args = json.loads((Path(folder) / "training_args.json").read_text())
-            visible = df[stamps <= block[-1] + horizon * step]
-            frame = model.backtest(visible, start=first)
-            frame = frame[(frame["origin"] >= first) & (frame["origin"] <= block[-1])]
+            frame, refit = refit_block(recipe, df, parts, dates, block_starts, k)
             frames.append(frame)
-            splits = args.get("splits", {})
-            refits.append(
-                {
-                    "refit": k + 1,
-                    "first_origin": first.isoformat(),
-                    "last_origin": block[-1].isoformat(),
-                    "origins": int(frame["origin"].nunique()),
-                    "train": {key: splits.get("train", {}).get(key) for key in ("start", "end")},
-                    "validation": {key: splits.get("validation", {}).get(key) for key in ("start", "end")},
-                    "epochs": args.get("epochs_run", len(args.get("history", []))),
-                }
-            )
+            refits.append(refit)
             bar.update(1)
     finally:
         bar.close()
     return pd.concat(frames, ignore_index=True), block_starts, refits, levels
+
+
+def outcome_cut(parts: dict[str, pd.DataFrame], last_origin: pd.Timestamp, horizon: int) -> pd.Timestamp:
+    """The last timestamp a block ending at ``last_origin`` needs: every series' ``horizon``-th row after
+    it (rows, not ``horizon`` steps of time: a series with missing days needs later dates)."""
+    cuts = []
+    for part in parts.values():
+        pos = int(part.index.searchsorted(last_origin, side="right")) - 1
+        if pos >= 0:
+            cuts.append(part.index[min(pos + horizon, len(part) - 1)])
+    return max(cuts)
+
+
+def refit_block(
+    recipe: Any,
+    df: pd.DataFrame,
+    parts: dict[str, pd.DataFrame],
+    dates: pd.DatetimeIndex,
+    block_starts: list[pd.Timestamp],
+    k: int,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Block ``k`` of a walk-forward: train the recipe on the rows up to its first date, forecast its origins.
+
+    Returns the block's backtest frame and its refit record (see :func:`walk_forward`). Deterministic
+    with the recipe's seed: block ``k`` run alone gives what it gives inside :func:`walk_forward`.
+    """
+    from .modeling import LSTMForecaster
+    from .training import train
+
+    horizon = int(recipe.model.horizon)
+    first = block_starts[k]
+    nxt = block_starts[k + 1] if k + 1 < len(block_starts) else None
+    block = dates[(dates >= first) & ((dates < nxt) if nxt is not None else True)]
+    stamps = _timestamps(df)
+    history = df[stamps <= first]
+    rows = max(len(p[p.index <= first]) for p in parts.values())
+    with tempfile.TemporaryDirectory(prefix="lstm-forecaster-refit-") as tmp:
+        folder = train(
+            refit_recipe(recipe, rows, horizon),
+            Path(tmp) / "model",
+            data=history,
+            progress=False,
+            evaluate_split="validation",
+            compare_baselines=False,  # the backtest compares the whole period itself
+        )
+        model = LSTMForecaster.from_pretrained(folder)
+        args = json.loads((Path(folder) / "training_args.json").read_text())
+    # Each origin's forecast reads rows up to it only; the rows after the block are its outcomes.
+    visible = df[stamps <= outcome_cut(parts, block[-1], horizon)]
+    frame = model.backtest(visible, start=first)
+    frame = frame[(frame["origin"] >= first) & (frame["origin"] <= block[-1])]
+    splits = args.get("splits", {})
+    refit = {
+        "refit": k + 1,
+        "first_origin": first.isoformat(),
+        "last_origin": block[-1].isoformat(),
+        "origins": int(frame["origin"].nunique()),
+        "train": {key: splits.get("train", {}).get(key) for key in ("start", "end")},
+        "validation": {key: splits.get("validation", {}).get(key) for key in ("start", "end")},
+        "epochs": args.get("epochs_run", len(args.get("history", []))),
+    }
+    return frame, refit
