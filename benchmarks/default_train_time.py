@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     seconds: dict[str, list[float]] = {name: [] for name in recipes}
+    cpu_seconds: dict[str, list[float]] = {name: [] for name in recipes}
     epochs: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         if args.keep:
@@ -56,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             Path(tmp).mkdir(parents=True, exist_ok=True)
         for repeat in range(args.repeats):
             for name, recipe in recipes.items():
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 folder = train(recipe, Path(tmp) / f"{name}-{repeat}".replace(" ", "-"), progress=False)
                 seconds[name].append(time.perf_counter() - start)
+                cpu_seconds[name].append(time.process_time() - start_cpu)
                 epochs[name] = json.loads((folder / "training_args.json").read_text())["epochs_run"]
     median = {name: statistics.median(values) for name, values in seconds.items()}
     result = {
@@ -67,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "seconds": seconds,
         "median_seconds": median,
+        # CPU time of the process (all its threads): on a busy machine, nearer what an idle one takes
+        "cpu_seconds": cpu_seconds,
+        "median_cpu_seconds": {name: statistics.median(values) for name, values in cpu_seconds.items()},
         "epochs_run": epochs,
         # Other work on the machine slows every run: the 1-minute load average before and after.
         "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
@@ -77,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name:14s} median {median[name]:6.1f} s over {args.repeats} runs ({epochs[name]} epochs), runs: "
             + ", ".join(f"{s:.1f}" for s in seconds[name])
+            + f"; CPU time median {result['median_cpu_seconds'][name]:.1f} s"
         )
     if "ratio_default_over_first" in result:
         print(f"default / first default: {result['ratio_default_over_first']:.2f}x")

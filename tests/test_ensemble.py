@@ -307,3 +307,37 @@ def test_member_threads_must_be_a_whole_number(value, tmp_path, daily):
     with pytest.raises(ValueError, match=r"member_threads must be a whole number of threads, 1 or more\. Got "):
         train(recipe(2), tmp_path / "m", data=daily, progress=False, cpu=True, member_threads=value)
     assert not (tmp_path / "m").exists()
+
+
+def test_one_validation_pass_gives_the_ensembles_and_each_members_loss(folder, daily):
+    """`estimate_losses`: the combined model's loss and every member's, from one forward pass per chunk,
+    are exactly each network's own forward scored chunk by chunk (chunks of 50 windows here)."""
+    from accelerate import Accelerator
+
+    from lstm_forecaster.training import WindowBatches, compute_loss, estimate_loss, estimate_losses
+
+    model = LSTMForecaster.from_pretrained(folder).train()  # left in training mode as it found it
+    samples = model.samples(daily)
+    batches = WindowBatches(samples, model.scaler, torch.device("cpu"))
+    origins = torch.from_numpy(samples.origins(0, len(samples) - 3))
+    quantiles, accelerator = torch.tensor(model.config.quantiles), Accelerator(cpu=True)
+
+    @torch.no_grad()
+    def alone(network) -> float:
+        network.eval()
+        total = 0.0
+        for start in range(0, len(origins), 50):
+            x, y = batches(origins[start : start + 50])
+            total += compute_loss(network(x), y, quantiles).item() * len(x)
+        return total / len(origins)
+
+    combined, members = estimate_losses(model, batches, origins, quantiles, accelerator, batch_size=50)
+    assert len(origins) > 100 and model.training
+    assert members == [alone(m) for m in model.members] and len(set(members)) == 3
+    assert combined == alone(model) == estimate_loss(model, batches, origins, quantiles, accelerator, batch_size=50)
+    assert combined not in members
+    single = single_of(model.members[1], model.scaler)
+    assert estimate_losses(single, batches, origins, quantiles, accelerator, batch_size=50) == (
+        members[1],
+        [members[1]],
+    )
