@@ -13,6 +13,7 @@ Examples
     # while designing: the validation split only
     python benchmarks/bars.py --config configs/default.yaml --split validation --leave-out DOGEUSDT
     python benchmarks/bars.py --config configs/hourly.yaml --split validation
+    python benchmarks/bars.py --config configs/hourly.yaml --split validation --add-features hour_sin hour_cos
     # once, for the final recipe: the test split (record the read in docs/recipes.md)
     python benchmarks/bars.py --config configs/default.yaml --split test --leave-out DOGEUSDT --json runs/bars.json
 """
@@ -20,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -31,6 +33,7 @@ import pandas as pd
 from lstm_forecaster import LSTMForecaster
 from lstm_forecaster.baselines import baseline_quantiles
 from lstm_forecaster.configuration import quantile_column
+from lstm_forecaster.market import uses_market
 from lstm_forecaster.panel import is_panel
 from lstm_forecaster.training import load_recipe, load_training_data, train
 
@@ -44,10 +47,13 @@ def pinball(actual: np.ndarray, predicted: np.ndarray, levels: np.ndarray) -> fl
     return float(np.mean(np.maximum(levels * error, (levels - 1.0) * error)))
 
 
-def score_asset(model: LSTMForecaster, series: pd.DataFrame, validation_start, test_start, split: str) -> dict:
-    """Per-step figures of one asset on the `split` points (see the module docstring)."""
+def asset_points(
+    model: LSTMForecaster, series: pd.DataFrame, validation_start, test_start, split: str, frame=None
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, pd.Timestamp]:
+    """(origins, actual (n, H) and model quantiles (n, H, L) in log returns from the origin's close,
+    last training row) of one asset on the `split` points. `frame`: the asset's rows of a backtest
+    of the whole panel (a model with market features reads every asset); default: its own backtest."""
     config = model.config
-    levels = np.asarray(config.quantiles)
     names = [quantile_column(q) for q in config.quantiles]
     horizon = config.horizon
     index = series.index
@@ -57,14 +63,28 @@ def score_asset(model: LSTMForecaster, series: pd.DataFrame, validation_start, t
     else:
         before = index[index < test_start]
         first, last_target = (before[-1] if len(before) else index[0]), index[-1]
-    frame = model.backtest(series, start=first)
-    frame = frame[frame["timestamp"] <= last_target]
+    if frame is None:
+        frame = model.backtest(series, start=first)
+    frame = frame[(frame["origin"] >= first) & (frame["timestamp"] <= last_target)]
     last_ok = frame.groupby("origin")["step"].transform("max") == horizon  # every step of an origin scored
     frame = frame[last_ok]
     origins = pd.DatetimeIndex(frame["origin"].unique())
     base = frame["base"].to_numpy()
     actual = np.log(frame["actual"].to_numpy() / base).reshape(len(origins), horizon)
-    model_q = np.log(frame[names].to_numpy() / base[:, None]).reshape(len(origins), horizon, len(levels))
+    model_q = np.log(frame[names].to_numpy() / base[:, None]).reshape(len(origins), horizon, len(names))
+    return origins, actual, model_q, train_end
+
+
+def score_asset(
+    model: LSTMForecaster, series: pd.DataFrame, validation_start, test_start, split: str, frame=None, points=None
+) -> dict:
+    """Per-step figures of one asset on the `split` points (see the module docstring and `asset_points`)."""
+    config = model.config
+    levels = np.asarray(config.quantiles)
+    horizon = config.horizon
+    origins, actual, model_q, train_end = points or asset_points(
+        model, series, validation_start, test_start, split, frame
+    )
     median = config.median_index
     baselines = baseline_quantiles(series["close"], origins, train_end, horizon, list(levels), names=BASELINES)
     steps = []
@@ -116,19 +136,34 @@ def table(assets: dict, steps: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def score_model(folder: Path, panel: pd.DataFrame, symbols: list[str], split: str) -> dict:
+def model_points(folder: Path, panel: pd.DataFrame, symbols: list[str], split: str):
+    """(model, {symbol: `asset_points`}, validation_start, test_start) of a trained folder."""
     model = LSTMForecaster.from_pretrained(folder)
     args = json.loads((folder / "training_args.json").read_text())
     # A panel records its cut dates; one series its splits' first rows.
     dates = args.get("split_dates") or {name: args["splits"][name.split("_")[0]]["start"] for name in CUTS}
     validation_start = pd.Timestamp(dates["validation_start"])
     test_start = pd.Timestamp(dates["test_start"])
-    assets = {}
+    points, whole = {}, None
+    if uses_market(model.config.features):  # the market of the whole panel, as in training
+        stamps = panel.index.get_level_values("timestamp")
+        whole = model.backtest(panel, start=stamps[stamps < validation_start].max())
     for symbol in symbols:
         series = panel.xs(symbol, level="symbol")
         if series.index[-1] < (test_start if split == "test" else validation_start):
             continue
-        assets[symbol] = score_asset(model, series, validation_start, test_start, split)
+        frame = None if whole is None else whole[whole["symbol"] == symbol].drop(columns="symbol")
+        points[symbol] = (series, asset_points(model, series, validation_start, test_start, split, frame))
+    return model, points, validation_start, test_start
+
+
+def score_model(folder: Path, panel: pd.DataFrame, symbols: list[str], split: str) -> dict:
+    model, points, validation_start, test_start = model_points(folder, panel, symbols, split)
+    args = json.loads((folder / "training_args.json").read_text())
+    assets = {
+        symbol: score_asset(model, series, validation_start, test_start, split, points=computed)
+        for symbol, (series, computed) in points.items()
+    }
     return {"kept": args.get("kept"), "assets": assets, "pooled": summarise(assets, model.config.horizon)}
 
 
@@ -139,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leave-out", help="symbol to leave out of training and score zero-shot")
     parser.add_argument("--output", default="runs/bars", help="folder for the trained models")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--add-features", nargs="+", default=[], help="features added to the recipe's (a variant)")
     args = parser.parse_args(argv)
     recipe = load_recipe(args.config)
+    if args.add_features:
+        model = dataclasses.replace(recipe.model, features=[*recipe.model.features, *args.add_features])
+        recipe = dataclasses.replace(recipe, model=model)
     panel, _ = load_training_data(recipe)
     if not is_panel(panel):  # one series (the hourly recipe): a panel of one symbol
         panel = pd.concat({recipe.name: panel}, names=["symbol"])
@@ -149,11 +188,17 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     report = {
         "config": args.config,
+        "add_features": args.add_features,
         "split": args.split,
         "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     folder = train(
-        recipe, out / "all", overwrite=True, evaluate_split=args.split, progress=False, recipe_file=args.config
+        recipe,
+        out / "all",
+        overwrite=True,
+        evaluate_split=args.split,
+        progress=False,
+        recipe_file=" + ".join([args.config, *args.add_features]),
     )
     report["all"] = score_model(folder, panel, symbols, args.split)
     if args.leave_out:

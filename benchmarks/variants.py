@@ -40,6 +40,8 @@ VARIANTS = {
     "attention": {"head": "attention", "ensemble": 1},
     "attention_ensemble5": {"head": "attention", "ensemble": 5},  # attention over the same five seeds
 }
+# Issue 10 part 6: the recipe as it is (its `model:` keys unchanged), and with the market features added.
+MARKET = ["market_return", "market_volatility"]
 
 
 def variant_recipes(config: str, tuned: str | None) -> dict[str, TrainingConfig]:
@@ -49,6 +51,10 @@ def variant_recipes(config: str, tuned: str | None) -> dict[str, TrainingConfig]
         name: dataclasses.replace(base, model=dataclasses.replace(base.model, **changes))
         for name, changes in VARIANTS.items()
     }
+    recipes["recipe"] = base
+    recipes["market"] = dataclasses.replace(
+        base, model=dataclasses.replace(base.model, features=[*base.model.features, *MARKET])
+    )
     if tuned:
         recipes["tuned"] = load_recipe(tuned)
     return recipes

@@ -9,6 +9,12 @@ Names are either fixed (`close`, `log_return`, `macd_hist`, ...) or a prefix wit
 Calendar features (`dow_sin`, `dow_cos`, `hour_sin`, `hour_cos`) read the row's own UTC timestamp
 only: the day of the week (Monday 0) and the hour of the day as points on a circle, so Sunday sits
 next to Monday and 23:00 next to 00:00. On daily rows the hour is constant (`hour_sin` 0, `hour_cos` 1).
+
+Market features (`market_return`, `market_volatility`) describe the panel the model is given, not one
+series: at each timestamp t, the mean log return at t of the panel's series, and the standard deviation
+of that mean over the panel's last `MARKET_WINDOW` timestamps (`lstm_forecaster.market` computes them
+over a panel and adds them as columns, which the kernels here read). A frame of one series is its own
+market: `market_return` is its `log_return` and `market_volatility` its `volatility_30`.
 """
 
 from __future__ import annotations
@@ -63,6 +69,10 @@ class Columns:
                 raise ValueError(f"missing column '{name}'; found: {', '.join(found) or 'no columns'}")
             self.arrays[name] = df[name].to_numpy(dtype="float64")[self.skip :]
         return self.arrays[name]
+
+    def has(self, name: str) -> bool:
+        """Whether column `name` is given (as an array, or in the frame)."""
+        return name in self.arrays or (self.frame is not None and name in self.frame.columns)
 
     def timestamps(self) -> np.ndarray:
         """The rows' timestamps as naive UTC `datetime64[s]` values (array `"timestamp"`, or the frame's index)."""
@@ -189,6 +199,19 @@ def _on_circle(values: np.ndarray, period: float, fn: Callable[[np.ndarray], np.
     return fn(2.0 * np.pi * values / period)
 
 
+MARKET_WINDOW = 30
+"""Timestamps of market returns whose standard deviation is `market_volatility`."""
+MARKET_FEATURES = ("market_return", "market_volatility")
+"""Features of the whole panel at each timestamp (see `lstm_forecaster.market`)."""
+MARKET_COLUMNS = {name: f"__{name}" for name in MARKET_FEATURES}
+"""The columns `market.with_market` adds to a panel, by feature: the panel's values at each row's timestamp."""
+
+
+def _market(c: Columns, name: str, own: Callable[[Columns], np.ndarray]) -> np.ndarray:
+    """The panel's market feature at each row when the frame carries it, else the series' own (one series)."""
+    return c.column(MARKET_COLUMNS[name]) if c.has(MARKET_COLUMNS[name]) else own(c)
+
+
 _KERNELS: dict[str, Callable[[Columns], np.ndarray]] = {
     **{name: (lambda c, _name=name: c.column(_name)) for name in (*PRICE_COLUMNS, "volume")},
     "log_return": _log_return,
@@ -198,6 +221,8 @@ _KERNELS: dict[str, Callable[[Columns], np.ndarray]] = {
     "dow_cos": lambda c: _on_circle(_day_of_week(c), 7.0, np.cos),
     "hour_sin": lambda c: _on_circle(_hour_of_day(c), 24.0, np.sin),
     "hour_cos": lambda c: _on_circle(_hour_of_day(c), 24.0, np.cos),
+    "market_return": lambda c: _market(c, "market_return", _log_return),
+    "market_volatility": lambda c: _market(c, "market_volatility", lambda c: _volatility(c, MARKET_WINDOW)),
 }
 CALENDAR_FEATURES = ("dow_sin", "dow_cos", "hour_sin", "hour_cos")
 """Features of the row's timestamp alone: sin and cos of 2 pi day_of_week / 7 and of 2 pi hour / 24 (UTC)."""
@@ -269,11 +294,20 @@ _CALENDAR_DOCS = {
 }
 
 
-def _calendar_feature(name: str) -> FeatureFn:
+_MARKET_DOCS = {
+    "market_return": "The mean over the panel's series of their log returns at t (of one series: its log return).",
+    "market_volatility": (
+        f"Sample standard deviation of `market_return` over the panel's last {MARKET_WINDOW} timestamps "
+        f"(of one series: its volatility_{MARKET_WINDOW})."
+    ),
+}
+
+
+def _named_feature(name: str, doc: str) -> FeatureFn:
     def feature(df: pd.DataFrame) -> pd.Series:
         return _series(_KERNELS[name], df)
 
-    feature.__name__, feature.__doc__ = name, _CALENDAR_DOCS[name]
+    feature.__name__, feature.__doc__ = name, doc
     return feature
 
 
@@ -282,7 +316,8 @@ FEATURES: dict[str, FeatureFn] = {
     "log_return": log_return,
     "log_range": log_range,
     "macd_hist": macd_hist,
-    **{name: _calendar_feature(name) for name in CALENDAR_FEATURES},
+    **{name: _named_feature(name, _CALENDAR_DOCS[name]) for name in CALENDAR_FEATURES},
+    **{name: _named_feature(name, _MARKET_DOCS[name]) for name in MARKET_FEATURES},
 }
 """Features without a parameter, by name."""
 
@@ -303,7 +338,7 @@ WINDOW_SCALABLE = frozenset((*PRICE_COLUMNS, "volume"))
 _WINDOW_NAME = re.compile(r"^([a-z_]+?)_(\d+)$")
 
 # Rows consumed before the first complete value, for the fixed features.
-_WARMUP = {"log_return": 1, "macd_hist": 26 + 9 - 2}
+_WARMUP = {"log_return": 1, "macd_hist": 26 + 9 - 2, "market_return": 1, "market_volatility": MARKET_WINDOW}
 
 
 def available_features() -> list[str]:
@@ -346,6 +381,7 @@ _CONTEXT_KIND = {
     "log_range": "return",
     "macd_hist": "price_difference",
     **{name: "calendar" for name in CALENDAR_FEATURES},
+    **{name: "return" for name in MARKET_FEATURES},
 }
 _CONTEXT_KIND_PREFIX = {
     "ema": "price",
@@ -360,7 +396,8 @@ _CONTEXT_KIND_PREFIX = {
 def context_kind(name: str) -> str:
     """How `context` scaling makes a feature scale-free (see `scaling.context_normalize`).
 
-    `return`: a log return or a spread of them (divided by the context's volatility); `price`: a
+    `return`: a log return or a spread of them, the market's included (divided by the context's
+    volatility, the asset's own); `price`: a
     price level (log of it over the last close, divided by the volatility); `price_difference`: a
     difference of prices (over the last close, divided by the volatility); `volume`: a traded volume
     (over its context mean, minus 1); `ratio`: already a ratio around 1 (minus 1); `bounded`: an

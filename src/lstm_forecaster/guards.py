@@ -10,8 +10,9 @@ the CLI, the Python API and the Space share every check:
   still forming), `dropped_incomplete` (that candle was dropped, `predict(drop_incomplete=True)`),
   `short_gap` (the rows the forecast reads miss a few steps, at most `data.max_missing_steps`: they
   are read as consecutive, as training reads its windows; the message names the missing dates and
-  how many rows are missing) and `gap` (one series of a panel is not forecast: its rows miss more
-  steps than that, or hold a row off the grid of steps; for a single series this is an error);
+  how many rows are missing), `gap` (one series of a panel is not forecast: its rows miss more
+  steps than that, or hold a row off the grid of steps; for a single series this is an error) and
+  `single_asset_market` (a model with market features given one series: its market is that series);
 - refusals, a `ValueError` saying why: a forecast price that is not positive at any level, or a step's
   move larger than any move over as many steps in the model's training data. Such a forecast is never
   returned. (A central forecast that is not positive, or any that is not finite, is refused before,
@@ -42,6 +43,7 @@ from .data import (
     step_of,
 )
 from .features import warmup_rows
+from .market import single_asset_warning
 
 INCOMPLETE_FRACTION = 0.1
 """A last candle whose volume is below this fraction of the median of the `INCOMPLETE_LOOKBACK` before it
@@ -338,6 +340,9 @@ def before_forecast(model, df: pd.DataFrame, drop_incomplete: bool = False) -> t
                         symbol,
                     )
                 )
+    single = single_asset_warning(model.config.features, [symbol for symbol, _, _ in parts], trained_symbols)
+    if single:
+        warnings.append(warning("single_asset_market", single, parts[0][0]))
     if dropped:
         df = _drop_rows(df, dropped)
     return df, warnings

@@ -25,7 +25,8 @@ from .data import (
 class PanelSamples:
     """Features, targets and bases of every series of a panel, stacked row by row.
 
-    Each series is a `Samples` (features computed on that series alone); their arrays are stacked,
+    Each series is a `Samples` (features computed on that series alone, except the market features,
+    computed over the whole panel: `lstm_forecaster.market`); their arrays are stacked,
     so a row number addresses one row of one series. A forecast origin is a row whose window of
     `context_length` rows lies within its own series: windows never cross series boundaries, and
     `windows` returns views of the stacked feature array (memory grows with the rows, not rows x
@@ -62,10 +63,12 @@ class PanelSamples:
         check_last: int | None = None,
     ):
         from .features import warmup_rows
+        from .market import with_market
         from .panel import _utc_values, is_panel, iter_series
 
         if not is_panel(panel):
             raise ValueError("PanelSamples needs a panel indexed by (symbol, timestamp); see load_ohlcv")
+        panel = with_market(panel, features)  # the market features: over the whole panel given
         self.context_length = context_length
         self.horizon = horizon
         self.target = target
@@ -115,8 +118,10 @@ class PanelSamples:
         over each series' last `check_last` rows (default `context_length`). Otherwise: the constructor.
         """
         from .features import Columns, check_finite, feature_array, warmup_rows
+        from .market import with_market
 
         c = config
+        panel = with_market(panel, c.features)  # over every row of every series given, before any is cut
         check_last = check_last or c.context_length
         index = panel.index
         codes = index.codes[0]

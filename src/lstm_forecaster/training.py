@@ -51,6 +51,7 @@ from . import __version__
 from .configuration import LSTMForecasterConfig
 from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
 from .guards import PROFILE_KEY, training_profile
+from .market import warn_single_asset
 from .modeling import LSTMForecaster, combine_members
 from .output_folder import claim_output, staged_folder
 from .panel import (
@@ -964,6 +965,7 @@ def train(
     try:
         # 1. data, chronological split
         df, source = load_training_data(recipe, data, data_revision)
+        warn_single_asset(config.features, df)  # market features of one series: its own
         samples = samples_for(df, config)  # PanelSamples for a panel
         split = split_samples(df, samples, recipe)
 
