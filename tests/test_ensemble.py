@@ -262,6 +262,53 @@ def test_push_and_from_pretrained_over_the_hub(hub_env, folder, daily):
     pd.testing.assert_frame_equal(loaded.predict(daily), local.predict(daily), check_exact=True)
 
 
+@pytest.mark.parametrize("changes", [{}, {"grad_clip": 0.5, "model": {"cell": "gru", "head": "attention"}}])
+def test_members_in_threads_train_the_same_model_bit_for_bit(tmp_path, daily, changes, monkeypatch):
+    """`member_threads`: each member's forward, loss and backward in a thread; the weights, the history
+    and the metrics are the sequential loop's exactly."""
+    from lstm_forecaster import training
+
+    threaded_steps = []
+    step = training.ensemble_step
+    monkeypatch.setattr(training, "ensemble_step", lambda *a: threaded_steps.append(1) or step(*a))
+    folders = [
+        train(recipe(3, **changes), tmp_path / f"t{n}", data=daily, progress=False, cpu=True, member_threads=n)
+        for n in (1, 2)
+    ]
+    one, two = (LSTMForecaster.from_pretrained(f).state_dict() for f in folders)
+    assert one.keys() == two.keys()
+    for name, tensor in one.items():
+        assert torch.equal(two[name], tensor), name
+    args = [json.loads((f / "training_args.json").read_text()) for f in folders]
+    assert len(threaded_steps) == sum(-(-entry["windows"] // 32) for entry in args[1]["history"]) > 0  # every step
+    for a in args:
+        for entry in a["history"]:
+            entry.pop("train_seconds")
+    assert args[0]["history"] == args[1]["history"] and args[0]["member_val_losses"] == args[1]["member_val_losses"]
+    assert (folders[0] / "metrics.json").read_text() == (folders[1] / "metrics.json").read_text()
+
+
+def test_members_run_in_threads_only_where_that_gives_the_same_numbers():
+    """Not a single network, not with dropout (the threads would draw the masks in a varying order)."""
+    from accelerate import Accelerator
+
+    from lstm_forecaster.training import _members_can_run_in_threads
+
+    with_dropout = recipe(2, model={"num_layers": 2, "dropout": 0.2}).model
+    plain = recipe(2).model
+    accelerator = Accelerator(cpu=True)
+    assert _members_can_run_in_threads(plain, accelerator)
+    assert not _members_can_run_in_threads(with_dropout, accelerator)
+    assert not _members_can_run_in_threads(recipe(1).model, accelerator)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "2"])
+def test_member_threads_must_be_a_whole_number(value, tmp_path, daily):
+    with pytest.raises(ValueError, match=r"member_threads must be a whole number of threads, 1 or more\. Got "):
+        train(recipe(2), tmp_path / "m", data=daily, progress=False, cpu=True, member_threads=value)
+    assert not (tmp_path / "m").exists()
+
+
 def test_one_validation_pass_gives_the_ensembles_and_each_members_loss(folder, daily):
     """`estimate_losses`: the combined model's loss and every member's, from one forward pass per chunk,
     are exactly each network's own forward scored chunk by chunk (chunks of 50 windows here)."""

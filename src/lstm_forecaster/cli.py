@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="resume from the checkpoint kept beside --output (.NAME.checkpoint/)"
     )
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+    p.add_argument(
+        "--member-threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train an ensemble's members in N threads (one CPU process; the same numbers as 1)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output folder")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="push the trained folder to this Hub repo")
     p.add_argument("--tag", help="tag the pushed commit (with --push-to-hub)")

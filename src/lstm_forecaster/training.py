@@ -884,6 +884,7 @@ def train(
     recipe_file: str | None = None,
     on_epoch=None,
     compare_baselines: bool = True,
+    member_threads: int = 1,
 ) -> Path:
     """Train a recipe and write a complete model folder.
 
@@ -921,6 +922,10 @@ def train(
         Set the evaluated split beside the field's baselines (`metrics.json`'s `comparison`, GARCH fits
         included); the tuner's trials and the walk-forward's refits, which score only their own figures,
         turn it off.
+    member_threads : int
+        Run an ensemble's members' forward and backward passes in this many threads, one member per
+        thread at a time (`ensemble_step`): the same numbers bit for bit. Used only where it can be: one
+        CPU process, no mixed precision, no dropout; elsewhere the members run one after the other.
 
     Returns
     -------
@@ -935,6 +940,8 @@ def train(
     if isinstance(recipe, (str, Path)):
         recipe_file = recipe_file or str(recipe)
         recipe = load_recipe(recipe)
+    if isinstance(member_threads, bool) or not isinstance(member_threads, int) or member_threads < 1:
+        raise ValueError(f"member_threads must be a whole number of threads, 1 or more. Got {member_threads!r}.")
     if evaluate_split not in ("test", "validation"):
         raise ValueError(f"evaluate_split must be 'test' or 'validation'. Got {evaluate_split!r}.")
     output_dir = Path(output_dir)
@@ -954,6 +961,7 @@ def train(
     fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = False
+    pool = None  # the members' threads (member_threads)
     try:
         # 1. data, chronological split
         df, source = load_training_data(recipe, data, data_revision)
@@ -1026,6 +1034,10 @@ def train(
         show = accelerator.is_main_process and (sys.stderr.isatty() if progress is None else progress)
         bar = tqdm(total=total_steps, initial=step, disable=not show, desc=recipe.name, unit="step", dynamic_ncols=True)
         last_val = f"{history[-1]['val_loss']:.4f}" if history else "n/a"
+        if member_threads > 1 and _members_can_run_in_threads(config, accelerator):
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(min(member_threads, config.ensemble), thread_name_prefix="member")
 
         # 4. the loop: an epoch of steps, then the validation loss, the best weights, a checkpoint
         stopped_early = bool(recipe.patience) and bad_epochs >= recipe.patience
@@ -1042,16 +1054,22 @@ def train(
                     group["lr"] = lr
                 origins = train_origins[order[start : start + recipe.batch_size]]
                 x, y = batches(origins, all_steps=recipe.loss_on_all_steps)
-                with accelerator.autocast():
-                    prediction = model(x, all_steps=recipe.loss_on_all_steps, members=True)
-                if config.ensemble > 1:
-                    # Each member on its own loss: the gradient of the sum is each member's own.
-                    losses = [compute_loss(p, y, quantiles, batches.weights(origins)) for p in prediction]
-                    loss = torch.stack(losses).sum()
+                if pool is not None:
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = ensemble_step(
+                        raw_model, x, y, quantiles, batches.weights(origins), recipe.loss_on_all_steps, pool
+                    )
                 else:
-                    loss = compute_loss(prediction, y, quantiles, batches.weights(origins))
-                optimizer.zero_grad(set_to_none=True)
-                accelerator.backward(loss)
+                    with accelerator.autocast():
+                        prediction = model(x, all_steps=recipe.loss_on_all_steps, members=True)
+                    if config.ensemble > 1:
+                        # Each member on its own loss: the gradient of the sum is each member's own.
+                        losses = [compute_loss(p, y, quantiles, batches.weights(origins)) for p in prediction]
+                        loss = torch.stack(losses).sum()
+                    else:
+                        loss = compute_loss(prediction, y, quantiles, batches.weights(origins))
+                    optimizer.zero_grad(set_to_none=True)
+                    accelerator.backward(loss)
                 if recipe.grad_clip > 0 and config.ensemble > 1:
                     accelerator.unscale_gradients()
                     for network in raw_model.networks:  # each member clipped as if trained alone
@@ -1203,10 +1221,42 @@ def train(
         accelerator.wait_for_everyone()
         return output_dir
     finally:
+        if pool is not None:
+            pool.shutdown()
         torch.use_deterministic_algorithms(deterministic)
         torch.utils.deterministic.fill_uninitialized_memory = fill
         if lock is not None:
             lock.release()
+
+
+def _members_can_run_in_threads(config: LSTMForecasterConfig, accelerator) -> bool:
+    """Whether `ensemble_step` gives the sequential step's numbers: an ensemble in one CPU process
+    without mixed precision (no gradient scaler, no gradient all-reduce) and without dropout (the
+    threads would draw its masks from the one generator in a varying order)."""
+    return (
+        config.ensemble > 1
+        and accelerator.num_processes == 1
+        and accelerator.device.type == "cpu"
+        and accelerator.mixed_precision == "no"
+        and not (config.dropout > 0 and config.num_layers > 1)
+    )
+
+
+def ensemble_step(model: LSTMForecaster, x, y, quantiles, weights, all_steps: bool, pool) -> torch.Tensor:
+    """An ensemble's training forward and backward with member k's forward, loss and backward in a
+    thread of `pool`; returns the members' losses summed, as the sequential step does.
+
+    Each member's loss reaches its own parameters only, so the gradients are those of the summed loss
+    bit for bit (`tests/test_ensemble.py`); PyTorch releases the GIL inside its kernels and runs
+    concurrent backward passes on separate graphs.
+    """
+
+    def member_step(member: LSTMForecaster) -> torch.Tensor:
+        loss = compute_loss(member(x, all_steps), y, quantiles, weights)
+        loss.backward()
+        return loss.detach()
+
+    return torch.stack(list(pool.map(member_step, model.members))).sum()
 
 
 def _mixed_precision(value: str, cpu: bool) -> str:
@@ -1443,6 +1493,7 @@ def train_command(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         cpu=getattr(args, "cpu", False),
         recipe_file=args.config,
+        member_threads=getattr(args, "member_threads", 1),
     )
     from accelerate import PartialState
 
