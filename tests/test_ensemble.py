@@ -341,3 +341,13 @@ def test_one_validation_pass_gives_the_ensembles_and_each_members_loss(folder, d
         members[1],
         [members[1]],
     )
+
+
+def test_member_threads_default_to_the_free_cores_over_torchs_threads(monkeypatch):
+    from lstm_forecaster import training
+
+    monkeypatch.setattr(training.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(training.torch, "get_num_threads", lambda: 1)
+    assert training.auto_member_threads() == 2
+    monkeypatch.setattr(training.torch, "get_num_threads", lambda: 2)
+    assert training.auto_member_threads() == 1  # torch already uses both cores: the members in turn

@@ -54,9 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--member-threads",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="train an ensemble's members in N threads (one CPU process; the same numbers as 1)",
+        help="train an ensemble's members in N threads (one CPU process; the same numbers as 1; "
+        "default: the free cores over torch's threads)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output folder")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="push the trained folder to this Hub repo")

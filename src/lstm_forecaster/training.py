@@ -884,7 +884,7 @@ def train(
     recipe_file: str | None = None,
     on_epoch=None,
     compare_baselines: bool = True,
-    member_threads: int = 1,
+    member_threads: int | None = None,
 ) -> Path:
     """Train a recipe and write a complete model folder.
 
@@ -922,10 +922,12 @@ def train(
         Set the evaluated split beside the field's baselines (`metrics.json`'s `comparison`, GARCH fits
         included); the tuner's trials and the walk-forward's refits, which score only their own figures,
         turn it off.
-    member_threads : int
+    member_threads : int, optional
         Run an ensemble's members' forward and backward passes in this many threads, one member per
         thread at a time (`ensemble_step`): the same numbers bit for bit. Used only where it can be: one
         CPU process, no mixed precision, no dropout; elsewhere the members run one after the other.
+        Default: the cores this process may use over torch's threads (`auto_member_threads`), so one
+        torch thread on 2 cores trains two members at once (1.97x per step, benchmarks/README.md).
 
     Returns
     -------
@@ -940,6 +942,8 @@ def train(
     if isinstance(recipe, (str, Path)):
         recipe_file = recipe_file or str(recipe)
         recipe = load_recipe(recipe)
+    if member_threads is None:
+        member_threads = auto_member_threads()
     if isinstance(member_threads, bool) or not isinstance(member_threads, int) or member_threads < 1:
         raise ValueError(f"member_threads must be a whole number of threads, 1 or more. Got {member_threads!r}.")
     if evaluate_split not in ("test", "validation"):
@@ -961,7 +965,7 @@ def train(
     fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.utils.deterministic.fill_uninitialized_memory = False
-    pool = None  # the members' threads (member_threads)
+    pool, threads_used = None, 1  # the members' threads (member_threads)
     try:
         # 1. data, chronological split
         df, source = load_training_data(recipe, data, data_revision)
@@ -1037,7 +1041,8 @@ def train(
         if member_threads > 1 and _members_can_run_in_threads(config, accelerator):
             from concurrent.futures import ThreadPoolExecutor
 
-            pool = ThreadPoolExecutor(min(member_threads, config.ensemble), thread_name_prefix="member")
+            threads_used = min(member_threads, config.ensemble)
+            pool = ThreadPoolExecutor(threads_used, thread_name_prefix="member")
 
         # 4. the loop: an epoch of steps, then the validation loss, the best weights, a checkpoint
         stopped_early = bool(recipe.patience) and bad_epochs >= recipe.patience
@@ -1213,6 +1218,7 @@ def train(
             "num_processes": world,
             "mixed_precision": accelerator.mixed_precision,
             "torch_threads": torch.get_num_threads(),
+            "member_threads": threads_used,
             "wall_seconds": round(time.perf_counter() - wall_start, 3),
             "recipe_config": recipe.to_dict(),
             "history": history,
@@ -1227,6 +1233,15 @@ def train(
         torch.utils.deterministic.fill_uninitialized_memory = fill
         if lock is not None:
             lock.release()
+
+
+def auto_member_threads() -> int:
+    """Threads for an ensemble's members: the cores this process may use, over torch's intra-op threads."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, torch.get_num_threads()))
 
 
 def _members_can_run_in_threads(config: LSTMForecasterConfig, accelerator) -> bool:
@@ -1493,7 +1508,7 @@ def train_command(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         cpu=getattr(args, "cpu", False),
         recipe_file=args.config,
-        member_threads=getattr(args, "member_threads", 1),
+        member_threads=getattr(args, "member_threads", None),
     )
     from accelerate import PartialState
 
