@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
 import torch
 
 from lstm_forecaster.training import train
@@ -90,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if "default" in median:
         print(f"default under 120 s: {median['default'] < 120}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        common.write_json(Path(args.json), result)
     return 0
 
 

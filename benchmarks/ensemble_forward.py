@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
 import sys
 import time
@@ -41,6 +40,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+import common
 import torch
 from torch import nn
 
@@ -210,8 +210,7 @@ def measure(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
     print(f"loop / wide: {ratio:.2f}x; max |difference|: outputs {max_out:.2e}, gradients {max_grad:.2e}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        common.write_json(Path(args.json), result)
     return 0
 
 

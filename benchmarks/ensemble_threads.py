@@ -24,13 +24,13 @@ Examples (from the repository root):
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import common
 import torch
 
 from lstm_forecaster.modeling import LSTMForecaster
@@ -143,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {result['machine']['load_average']}"
     )
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        common.write_json(Path(args.json), result)
     return 0
 
 

@@ -14,12 +14,12 @@ Example (from the repository root):
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import common
 import torch
 from accelerate import Accelerator
 
@@ -115,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         f"the same losses; load average {result['machine']['load_average']}"
     )
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        common.write_json(Path(args.json), result)
     return 0
 
 
