@@ -119,6 +119,10 @@ def test_a_move_beyond_any_in_training_is_refused(model, sample):
         r"beyond any 1-step move in its training data \(at most 0\.0 %\)",
     ):
         model.predict(sample)
+    named = sample.copy()
+    named.attrs["symbol"] = "BTC-USD"  # a single series with a name is checked too (it was skipped)
+    with pytest.raises(ValueError, match=r"forecast refused: the model forecast a move of "):
+        model.predict(named)
 
 
 def test_a_price_that_is_not_positive_is_refused(model, sample):

@@ -474,13 +474,16 @@ def after_forecast(model, df: pd.DataFrame, frame: pd.DataFrame, warnings: list[
     last_of = {
         symbol: arrays[quantity][-1] for symbol, _, arrays in series_arrays(df, (quantity,)) if quantity in arrays
     }
-    parts = (
-        series_arrays(frame, ()) if isinstance(frame.index, pd.MultiIndex) else [(None, stamp_values(frame.index), {})]
-    )
+    if isinstance(frame.index, pd.MultiIndex):
+        parts = series_arrays(frame, ())
+        lasts = [last_of.get(symbol, np.nan) for symbol, _, _ in parts]
+    else:  # one series, named (`attrs["symbol"]`) or not
+        name = next(iter(last_of), None)
+        parts, lasts = [(name, stamp_values(frame.index), {})], [last_of.get(name, np.nan)]
     refuse_forecast(
         model,
         frame.to_numpy(dtype="float64"),
-        np.array([last_of.get(symbol, np.nan) for symbol, _, _ in parts], dtype="float64"),
+        np.array(lasts, dtype="float64"),
         np.array([len(stamps) for _, stamps, _ in parts], dtype=np.int64),
         lambda i: parts[i][:2],
         frame.columns,

@@ -474,8 +474,7 @@ class LSTMForecaster(
             values = self.forecast_origins(samples, np.array([len(samples) - 1]), calibrate=calibrate)[0, :horizon]
             future = stamps[-1] + step.to_timedelta64() * np.arange(1, horizon + 1)
             index = pd.DatetimeIndex(future, name="timestamp").tz_localize("UTC")
-            # As `guards.after_forecast` reads a single series: its last value is found only when unnamed.
-            lasts = np.array([samples.base[-1] if rows.symbols[0] is None else np.nan])
+            lasts = np.array([samples.base[-1]])  # one series, named or not: its move is checked
         median = c.median_index
         central = values[:, median] if median is not None else values.mean(axis=1)
         check_forecast_values(values, central, c.target)
