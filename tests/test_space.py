@@ -456,7 +456,9 @@ def test_header_names_the_network_an_ensemble_and_its_head(tiny_model):
     config = load_model(tiny_model).config
     assert _architecture(config) == f"{config.num_layers}-layer {config.cell.upper()}"
     ensemble = dataclasses.replace(config, ensemble=5, head="attention")
-    assert _architecture(ensemble) == f"an ensemble of 5 x {config.num_layers}-layer LSTM with attention pooling, averaged"
+    assert (
+        _architecture(ensemble) == f"an ensemble of 5 x {config.num_layers}-layer LSTM with attention pooling, averaged"
+    )
 
 
 def test_api_backtest_on_a_file_over_its_own_dates(served, tiny_model):
