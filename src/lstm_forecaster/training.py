@@ -30,643 +30,145 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import json
 import math
 import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.utils.deterministic
-import yaml
 
 from . import __version__
+from .checkpoint import (
+    CHECKPOINT_META,
+    CHECKPOINT_STATE,
+    check_resumable,
+    checkpoint_dir,
+    load_checkpoint,
+    optimizer_state,
+    prefixed_tensors,
+    save_checkpoint,
+)
 from .configuration import LSTMForecasterConfig
-from .data import Samples, file_sha256, infer_step, load_ohlcv, sample_path, utc_timestamp
 from .guards import PROFILE_KEY, training_profile
+from .held_out import (
+    HeldOutEvaluation,
+    evaluate_model,
+    evaluate_panel,
+    field_comparison,
+    model_extras,
+    recorded_data,
+)
 from .market import warn_single_asset
+from .model_folder import (
+    FORECAST_PLOT,
+    METRICS,
+    PERCENT_CHANGE_PLOT,
+    TRAINING_ARGS,
+    last_step_plot,
+    read_training_args,
+    write_evaluation,
+    write_evaluation_folder,
+    write_folder,
+)
 from .modeling import LSTMForecaster, combine_members
-from .output_folder import claim_output, staged_folder
+from .objective import compute_loss, fit_baseline, init_head_at_baseline, quantiles_of, volatility_weights
+from .output_folder import claim_output
 from .panel import (
-    PanelSamples,
     PanelSplit,
-    bundled_panel_provenance,
-    check_split_origins,
-    date_split,
-    is_panel,
-    panel_path,
-    pooled_cut_dates,
     samples_for,
 )
-from .scaling import Scaler, context_normalize, context_volatility
-
-OPTIMIZERS = ("adamw", "adam")
-SCHEDULES = ("cosine", "constant")
-LOSSES = ("mse", "pinball")
-HEAD_INITS = ("default", "baseline", "persistence")
-LOSS_WEIGHTINGS = ("none", "inverse_volatility")
-MIXED_PRECISIONS = ("auto", "no", "bf16", "fp16")
-_SETUP_KEYS = (
-    "train_fraction",
-    "validation_fraction",
-    "batch_size",
-    "optimizer",
-    "learning_rate",
-    "weight_decay",
-    "lr_schedule",
-    "warmup_steps",
-    "min_lr_ratio",
-    "grad_clip",
-    "patience",
-    "loss",
-    "loss_on_all_steps",
-    "head_init",
-    "loss_weighting",
-    "volatility_window",
+from .recipe import (
+    BUNDLED_PANEL,
+    HEAD_INITS,
+    LOSS_WEIGHTINGS,
+    LOSSES,
+    MIXED_PRECISIONS,
+    OPTIMIZERS,
+    SCHEDULES,
+    SETUP_KEYS,
+    TrainingConfig,
+    load_recipe,
+    model_config_from_dict,
+    read_recipe_file,
+    recipe_from_dict,
 )
-BUNDLED_PANEL = "panel"  # the recipe's `data: panel`: the embedded daily panel
-CHECKPOINT_STATE = "state.safetensors"
-CHECKPOINT_META = "state.json"
-TRAINING_ARGS = "training_args.json"
-METRICS = "metrics.json"
-FORECAST_PLOT = "forecast.png"
-PERCENT_CHANGE_PLOT = "percent_change.png"
-
-
-# ----- the recipe -----------------------------------------------------------------------------------
-
-
-@dataclass
-class TrainingConfig:
-    """A training recipe: the model's architecture and how to train and evaluate it.
-
-    Args:
-        model: The architecture, inputs and outputs (`LSTMForecasterConfig`; in YAML, the `model:` mapping).
-        name: Short name of the recipe, used in the model card.
-        description: One or two sentences on what the recipe reproduces.
-        data: OHLCV source: a CSV/Parquet path (relative paths are read from the current directory) or
-            a Hub dataset id `user/name`; for a panel of several series, a list of them, a folder, a
-            glob (`"data/*.csv"`), or `panel`: the bundled daily panel of 8 coins (`panel_path()`).
-            None: the bundled BTC-USD daily sample.
-        data_revision: Revision of a Hub dataset.
-        start: First timestamp of the data to use (e.g. `2018-02-10`); None: from the first row.
-        end: Last timestamp of the data to use; None: to the last row.
-        train_fraction: Share of the rows, oldest first, in the training split. For a panel the
-            rows of every series are pooled and sorted by time, and the cut is a date: the same for
-            every series.
-        validation_fraction: Share of the rows after them in the validation split (early stopping and
-            best-checkpoint selection); the remaining rows are the test split, read once at the end.
-        validation_start: First timestamp of the validation split (e.g. `2023-01-01`), for every
-            series; with `test_start`, replaces the fractions. None: cut by the fractions.
-        test_start: First timestamp of the test split, for every series (after `validation_start`).
-        epochs: Maximum number of passes over the training windows.
-        batch_size: Windows per optimisation step (per process under `accelerate launch`).
-        optimizer: `adamw` (decoupled weight decay) or `adam`.
-        learning_rate: Peak learning rate.
-        weight_decay: Weight decay (decoupled for `adamw`, L2 for `adam`).
-        lr_schedule: `cosine` (decay to `min_lr_ratio` x the peak over all epochs) or `constant`.
-        warmup_steps: Steps of linear warm-up before the schedule.
-        min_lr_ratio: Final learning rate of the cosine schedule, as a fraction of the peak.
-        grad_clip: Largest global gradient norm; 0 turns clipping off.
-        patience: Epochs without a better validation loss before stopping; 0 never stops early.
-        loss: `mse` on the scaled target (point forecasts) or `pinball` (mean quantile loss over the
-            model's quantile levels).
-        loss_on_all_steps: Train on the forecast made at every time step of a window, not only the
-            last one (the PyTorch OHLCV system). Validation always scores the last step.
-        head_init: `default` (PyTorch's init); `baseline`: zero weights and biases set to the training
-            targets' mean (point) or empirical quantiles, so training starts at the constant forecast;
-            `persistence` (target `log_return` only): the same, shifted so that the median (point:
-            the forecast) is a zero return, i.e. the last close.
-        loss_weighting: `none`, or `inverse_volatility`: each window's loss divided by the standard
-            deviation of the last `volatility_window` log returns of the target quantity at its origin
-            (weights normalised to mean 1 over the training windows), so calm periods count as much as
-            turbulent ones. Applies to training and to the validation loss.
-        volatility_window: Returns in the volatility of `inverse_volatility` weighting.
-        seed: Seeds weights, dropout and the shuffle; same seed and data give the same weights on CPU.
-        mixed_precision: `auto` (bf16 on a GPU that has it, else full precision), `no`, `bf16`, `fp16`.
-    """
-
-    model: LSTMForecasterConfig = field(default_factory=LSTMForecasterConfig)
-    name: str = "lstm-forecaster"
-    description: str = ""
-    data: str | list[str] | None = None
-    data_revision: str | None = None
-    start: str | None = None
-    end: str | None = None
-    train_fraction: float = 0.7
-    validation_fraction: float = 0.15
-    validation_start: str | None = None
-    test_start: str | None = None
-    epochs: int = 50
-    batch_size: int = 64
-    optimizer: str = "adamw"
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    lr_schedule: str = "cosine"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.1
-    grad_clip: float = 1.0
-    patience: int = 10
-    loss: str = "mse"
-    loss_on_all_steps: bool = False
-    head_init: str = "default"
-    loss_weighting: str = "none"
-    volatility_window: int = 30
-    seed: int = 0
-    mixed_precision: str = "auto"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.model, dict):
-            self.model = model_config_from_dict(self.model)
-        if not isinstance(self.model, LSTMForecasterConfig):
-            raise ValueError(f"model must be a mapping of LSTMForecasterConfig fields. Got {self.model!r}.")
-        for name in ("name", "description"):
-            if not isinstance(getattr(self, name), str):
-                raise ValueError(f"{name} must be a string. Got {getattr(self, name)!r}.")
-        if isinstance(self.data, (list, tuple)):
-            if not self.data or not all(isinstance(item, str) for item in self.data):
-                raise ValueError(
-                    f"data must be a path, a Hub id, a non-empty list of them, or null. Got {self.data!r}."
-                )
-            self.data = list(self.data)
-        elif self.data is not None and not isinstance(self.data, str):
-            raise ValueError(f"data must be a path, a Hub id, a list of them, or null. Got {self.data!r}.")
-        if self.data_revision is not None and not isinstance(self.data_revision, str):
-            raise ValueError(f"data_revision must be a string or null. Got {self.data_revision!r}.")
-        for name in ("start", "end", "validation_start", "test_start"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            try:
-                setattr(self, name, utc_timestamp(value).isoformat())
-            except (TypeError, ValueError) as e:
-                raise ValueError(
-                    f"{name} must be a date or timestamp such as 2018-02-10, or null. Got {value!r}."
-                ) from e
-        if self.start is not None and self.end is not None and self.start >= self.end:
-            raise ValueError(f"start must be before end. Got start {self.start}, end {self.end}.")
-        if (self.validation_start is None) != (self.test_start is None):
-            raise ValueError(
-                "validation_start and test_start go together (dates of the splits) or are both null (the "
-                f"fractions cut). Got validation_start {self.validation_start}, test_start {self.test_start}."
-            )
-        if self.validation_start is not None and self.validation_start >= self.test_start:
-            raise ValueError(
-                f"validation_start must be before test_start. Got {self.validation_start} and {self.test_start}."
-            )
-        for name, low, high in (("train_fraction", 0.0, 1.0), ("validation_fraction", 0.0, 1.0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
-                raise ValueError(f"{name} must be a number strictly between {low:g} and {high:g}. Got {value!r}.")
-            setattr(self, name, float(value))
-        if self.train_fraction + self.validation_fraction >= 1.0:
-            raise ValueError(
-                f"train_fraction + validation_fraction must leave rows for the test split (sum < 1). "
-                f"Got {self.train_fraction} + {self.validation_fraction}."
-            )
-        integers = (
-            ("epochs", 1),
-            ("batch_size", 1),
-            ("warmup_steps", 0),
-            ("patience", 0),
-            ("seed", 0),
-            ("volatility_window", 2),
-        )
-        for name, smallest in integers:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
-                raise ValueError(f"{name} must be an integer >= {smallest}. Got {value!r}.")
-        for name in ("learning_rate", "weight_decay", "min_lr_ratio", "grad_clip"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a non-negative number. Got {value!r}.")
-            setattr(self, name, float(value))
-        if self.learning_rate == 0:
-            raise ValueError("learning_rate must be positive. Got 0.")
-        for name, accepted in (
-            ("optimizer", OPTIMIZERS),
-            ("lr_schedule", SCHEDULES),
-            ("loss", LOSSES),
-            ("head_init", HEAD_INITS),
-            ("loss_weighting", LOSS_WEIGHTINGS),
-            ("mixed_precision", MIXED_PRECISIONS),
-        ):
-            if getattr(self, name) not in accepted:
-                raise ValueError(f"{name} must be one of {', '.join(accepted)}. Got {getattr(self, name)!r}.")
-        if not isinstance(self.loss_on_all_steps, bool):
-            raise ValueError(f"loss_on_all_steps must be true or false. Got {self.loss_on_all_steps!r}.")
-        if self.loss == "pinball" and not self.model.quantiles:
-            raise ValueError("loss 'pinball' needs quantile levels: set model.quantiles, e.g. [0.1, 0.5, 0.9].")
-        if self.loss == "mse" and self.model.quantiles:
-            raise ValueError(
-                f"model.quantiles {self.model.quantiles} need loss 'pinball'; loss 'mse' is for point forecasts."
-            )
-        if self.head_init == "persistence" and self.model.target != "log_return":
-            raise ValueError(
-                f"head_init 'persistence' needs target 'log_return' (a zero return); got {self.model.target!r}."
-            )
-        if self.loss_on_all_steps and self.model.bidirectional:
-            raise ValueError("loss_on_all_steps needs a one-directional network (model.bidirectional: false).")
-        if self.loss_on_all_steps and self.model.head != "last":
-            raise ValueError(
-                f"loss_on_all_steps needs model.head: last (the head at every step). Got {self.model.head!r}."
-            )
-
-    @property
-    def test_fraction(self) -> float:
-        """Share of the rows, newest last, in the test split."""
-        return 1.0 - self.train_fraction - self.validation_fraction
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON/YAML-ready dict; `recipe_from_dict` reads it back."""
-        out = dataclasses.asdict(self)
-        out["model"] = {k: v for k, v in dataclasses.asdict(self.model).items() if k != "package_version"}
-        return out
-
-
-def model_config_from_dict(values: dict) -> LSTMForecasterConfig:
-    """An `LSTMForecasterConfig` from a mapping; unknown keys raise `ValueError` naming them."""
-    if not isinstance(values, dict):
-        raise ValueError(f"model must be a mapping of LSTMForecasterConfig fields. Got {values!r}.")
-    accepted = [f.name for f in dataclasses.fields(LSTMForecasterConfig) if f.name != "package_version"]
-    unknown = [k for k in values if k not in accepted]
-    if unknown:
-        raise ValueError(f"unknown key 'model.{unknown[0]}' in the recipe; accepted under model: {', '.join(accepted)}")
-    return LSTMForecasterConfig(**values)
-
-
-def recipe_from_dict(values: dict) -> TrainingConfig:
-    """A `TrainingConfig` from a mapping; unknown keys raise `ValueError` naming the key and the accepted ones."""
-    if not isinstance(values, dict):
-        raise ValueError(f"a recipe must be a mapping of keys to values. Got {type(values).__name__}.")
-    accepted = [f.name for f in dataclasses.fields(TrainingConfig)]
-    unknown = [k for k in values if k not in accepted]
-    if unknown:
-        raise ValueError(f"unknown key '{unknown[0]}' in the recipe; accepted: {', '.join(accepted)}")
-    values = dict(values)
-    values["model"] = model_config_from_dict(values.get("model", {}) or {})
-    return TrainingConfig(**values)
-
-
-def load_recipe(path: str | Path) -> TrainingConfig:
-    """Read a recipe from a YAML (or JSON) file.
-
-    Raises
-    ------
-    FileNotFoundError
-        When the file does not exist.
-    ValueError
-        When it is not YAML, or names an unknown key or a bad value.
-    """
-    path = Path(path)
-    values = read_recipe_file(path)
-    values.pop("search", None)  # the search space of `lstm-forecaster tune`
-    try:
-        return recipe_from_dict(values)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from e
-
-
-def read_recipe_file(path: str | Path) -> dict:
-    """The mapping a recipe file holds (YAML or JSON), before any key is checked.
-
-    Raises `FileNotFoundError` for a missing file and `ValueError` naming the file when it is not
-    YAML or not a mapping.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(2, "no such recipe file", str(path))
-    try:
-        values = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ValueError(f"cannot read recipe {path}: {str(e).splitlines()[0]}") from e
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: a recipe must be a mapping of keys to values. Got {type(values).__name__}.")
-    return dict(values)
-
-
-# ----- data and splits ------------------------------------------------------------------------------
-
-
-@dataclass
-class Split:
-    """Chronological split of one series, in rows of its `Samples` (after the features' warm-up).
-
-    Rows `0..train_last` are training rows, `train_last + 1..validation_last` validation rows, the
-    rest test rows. Each split's origins are the forecast origins whose every target lies in it
-    (a validation origin may read training rows as input: they are its past).
-    """
-
-    train_last: int
-    validation_last: int
-    train: np.ndarray
-    validation: np.ndarray
-    test: np.ndarray
-
-    @property
-    def train_rows(self) -> np.ndarray:
-        """Rows of the training split (the scaler's rows)."""
-        return np.arange(self.train_last + 1)
-
-
-def split_samples(df: pd.DataFrame, samples: Samples | PanelSamples, recipe: TrainingConfig) -> Split | PanelSplit:
-    """The recipe's chronological split: `chronological_split` for one series, `panel_split` for a panel."""
-    if isinstance(samples, PanelSamples):
-        return panel_split(df, samples, recipe)
-    return chronological_split(df, samples, recipe)
-
-
-def panel_split(df: pd.DataFrame, samples: PanelSamples, recipe: TrainingConfig) -> PanelSplit:
-    """Cut every series of a panel at the same dates: the recipe's `validation_start` and `test_start`,
-    else the dates that put the fractions of the pooled rows of `df` before them (`pooled_cut_dates`)."""
-    if recipe.validation_start is not None:
-        return date_split(samples, recipe.validation_start, recipe.test_start, how="dates")
-    timestamps = df.index.get_level_values("timestamp")
-    validation_start, test_start = pooled_cut_dates(timestamps, recipe.train_fraction, recipe.validation_fraction)
-    return date_split(samples, validation_start, test_start, how="fractions")
-
-
-def chronological_split(df: pd.DataFrame, samples: Samples, recipe: TrainingConfig) -> Split:
-    """Cut `df` by row count (train, validation, test fractions), then map the cuts onto `samples`.
-
-    The cuts are taken on the raw rows, so every recipe with the same data and fractions has the same
-    test period whatever its features' warm-up. With the recipe's `validation_start` and
-    `test_start`, the cuts are those dates instead.
-    """
-    n = len(df)
-    if recipe.validation_start is not None:
-        train_end = _last_before(df.index, recipe.validation_start, "validation_start")
-        validation_end = _last_before(df.index, recipe.test_start, "test_start")
-    else:
-        train_end = df.index[max(int(round(n * recipe.train_fraction)) - 1, 0)]
-        validation_end = df.index[max(int(round(n * (recipe.train_fraction + recipe.validation_fraction))) - 1, 0)]
-    train_last = int(samples.index.searchsorted(train_end, side="right")) - 1
-    validation_last = int(samples.index.searchsorted(validation_end, side="right")) - 1
-    horizon = samples.horizon
-    split = Split(
-        train_last=train_last,
-        validation_last=validation_last,
-        train=samples.origins(0, train_last - horizon),
-        validation=samples.origins(train_last, validation_last - horizon),
-        test=samples.origins(validation_last),
-    )
-    check_split_origins(
-        split,
-        f"with {len(df)} rows, context_length {samples.context_length}, horizon {horizon} and fractions "
-        f"{recipe.train_fraction:g}/{recipe.validation_fraction:g}/{recipe.test_fraction:g}; give more rows",
-    )
-    return split
-
-
-def _last_before(index: pd.DatetimeIndex, date: str, name: str) -> pd.Timestamp:
-    before = index[index < utc_timestamp(date)]
-    if before.empty:
-        raise ValueError(f"{name} {date} is before the data's first row ({index[0]}); move it later")
-    return before[-1]
-
-
-def fit_scaler(samples: Samples | PanelSamples, split: Split | PanelSplit, config: LSTMForecasterConfig) -> Scaler:
-    """The scaler of `config.scaling`, fitted on the training split's rows and targets only
-    (for a panel: the training rows of every series, pooled)."""
-    rows = split.train_rows
-    stamps = samples.index[rows]
-    return Scaler.fit(
-        config.scaling,
-        config.features,
-        config.target,
-        samples.features[rows],
-        samples.targets[split.train],
-        fitted_on={"start": stamps.min().isoformat(), "end": stamps.max().isoformat(), "rows": len(rows)},
-    )
-
-
-def load_training_data(
-    recipe: TrainingConfig, data=None, data_revision: str | None = None
-) -> tuple[pd.DataFrame, dict]:
-    """Load the recipe's data (or `data`), and describe where it came from for `training_args.json`.
-
-    Returns
-    -------
-    (pd.DataFrame, dict)
-        The OHLCV rows between the recipe's `start` and `end`, and
-        `{"kind": "sample"|"file"|"hub"|"dataframe", "source", "sha256", ...}`.
-    """
-    df, source = _load_source(recipe, data, data_revision)
-    return select_rows(df, recipe.start, recipe.end), source
-
-
-def select_rows(df: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
-    """Rows of `df` from `start` to `end` (inclusive; None: unbounded); `ValueError` when none are left."""
-    if start is None and end is None:
-        return df
-    stamps = df.index.get_level_values("timestamp") if is_panel(df) else df.index
-    first = utc_timestamp(start) if start is not None else stamps.min()
-    last = utc_timestamp(end) if end is not None else stamps.max()
-    selected = df[(stamps >= first) & (stamps <= last)]
-    if selected.empty:
-        raise ValueError(
-            f"no rows between start {start} and end {end}; the data runs from {stamps.min()} to {stamps.max()}"
-        )
-    return selected
-
-
-def _load_source(recipe: TrainingConfig, data, data_revision: str | None) -> tuple[pd.DataFrame, dict]:
-    data = recipe.data if data is None else data
-    revision = data_revision if data_revision is not None else recipe.data_revision
-    if isinstance(data, str) and data == BUNDLED_PANEL:
-        path = panel_path()
-        df = load_ohlcv(path)
-        return df, {
-            "kind": "panel",
-            "source": f"lstm_forecaster/data/{path.name}",
-            "sha256": file_sha256(path),
-            "sources": [{**record, "source": f"lstm_forecaster/data/{path.name}"} for record in _sources(df)],
-            "built_from": bundled_panel_provenance(),
-        }
-    if data is None:
-        path = sample_path()
-        return load_ohlcv(path), {
-            "kind": "sample",
-            "source": "lstm_forecaster/data/BTC-USD.csv",
-            "sha256": file_sha256(path),
-        }
-    if isinstance(data, pd.DataFrame):
-        df = load_ohlcv(data)
-        hub = df.attrs.get("hub_dataset")
-        if hub:
-            return df, {"kind": "hub", "source": hub.get("id"), "hub_dataset": dict(hub)}
-        return df, {"kind": "dataframe", "source": "an in-memory DataFrame", "sha256": _frame_sha256(df)}
-    df = load_ohlcv(data, revision=revision)
-    hub = df.attrs.get("hub_dataset")
-    if hub:
-        return df, {"kind": "hub", "source": hub.get("id"), "hub_dataset": dict(hub)}
-    if is_panel(df):
-        source = [str(item) for item in data] if isinstance(data, (list, tuple)) else str(data)
-        record = {"kind": "files", "source": source, "sources": _sources(df)}
-        if isinstance(source, str) and Path(source).is_file():
-            record["sha256"] = file_sha256(source)
-        return df, record
-    path = Path(data)
-    if path.resolve() == sample_path().resolve():
-        return df, {"kind": "sample", "source": "lstm_forecaster/data/BTC-USD.csv", "sha256": file_sha256(path)}
-    return df, {"kind": "file", "source": str(data), "sha256": file_sha256(path)}
-
-
-def _sources(panel: pd.DataFrame) -> list[dict]:
-    """Every source of a panel (kind, path, sha256, symbols), as `load_ohlcv` recorded them."""
-    return [dict(record) for record in panel.attrs.get("sources", [])]
-
-
-def _frame_sha256(df: pd.DataFrame) -> str:
-    import hashlib
-
-    digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
-    return digest.hexdigest()
-
-
-# ----- tensors, losses, schedule --------------------------------------------------------------------
-
-
-class WindowBatches:
-    """Scaled training windows gathered by index arithmetic from one pre-built tensor per series.
-
-    For `minmax`/`standard` scaling the (rows, features) matrix and the (rows, horizon) targets are
-    scaled once; a batch is `x[rows]` with `rows = origin - context_length + 1 + arange(context_length)`.
-    For `window` scaling the raw rows are gathered and each window divided by its own first row; for
-    `context` scaling the raw rows and closes are gathered and each window normalised from its own
-    context (`scaling.context_normalize`), its targets divided by sigma x sqrt(step).
-    Memory grows with the rows, never rows x context_length.
-
-    Parameters
-    ----------
-    samples, scaler
-        The series and its fitted scaler.
-    device : torch.device
-        Where the tensors live.
-    weights : np.ndarray, optional
-        (rows,) loss weight of each origin row (see `volatility_weights`).
-    """
-
-    def __init__(self, samples: Samples, scaler: Scaler, device: torch.device, weights: np.ndarray | None = None):
-        self.context_length = samples.context_length
-        self.window = scaler.mode == "window"
-        self.context = scaler.mode == "context"
-        self.feature_names = list(scaler.feature_names)
-        self.device = device
-        self.offsets = torch.arange(-self.context_length + 1, 1, device=device)
-        targets = np.nan_to_num(samples.targets, nan=0.0)  # rows without a target are never gathered
-        if self.window or self.context:
-            self.x = torch.from_numpy(samples.features).to(device)  # float64, scaled per batch
-            self.y = torch.from_numpy(targets).to(device)
-            self.base = torch.from_numpy(samples.base.copy()).to(device)
-        else:
-            self.x = torch.from_numpy(scaler.scale_windows(samples.features[None])[0]).to(device)
-            self.y = torch.from_numpy(scaler.scale_target(targets)).to(device)
-        self.w = None if weights is None else torch.from_numpy(weights.astype("float32")).to(device)
-
-    def weights(self, origins: torch.Tensor) -> torch.Tensor | None:
-        """(batch,) loss weights at `origins`, or None when the loss is unweighted."""
-        return None if self.w is None else self.w[origins]
-
-    def __call__(self, origins: torch.Tensor, all_steps: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Windows and targets at `origins`.
-
-        Returns
-        -------
-        (torch.Tensor, torch.Tensor)
-            x (batch, context_length, features) float32 and y (batch, horizon) float32, or with
-            `all_steps` y (batch, context_length, horizon): the targets of every row of the window.
-        """
-        rows = origins[:, None] + self.offsets
-        x = self.x[rows]
-        if self.context:
-            if all_steps:
-                raise ValueError("context scaling scores the last step only (loss_on_all_steps: false)")
-            x, sigma = context_normalize(x, self.base[rows], self.feature_names)
-            return x, self._context_targets(origins, sigma)
-        if self.window:
-            x = (x / x[:, :1, :] - 1.0).float()
-        return x, self.targets(origins, all_steps)
-
-    def _context_targets(self, origins: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        steps = torch.arange(1, self.y.shape[1] + 1, dtype=self.y.dtype, device=self.device)
-        return (self.y[origins] / (sigma[:, None] * steps.sqrt())).float()
-
-    def targets(self, origins: torch.Tensor, all_steps: bool = False) -> torch.Tensor:
-        """Scaled targets at `origins` (see `__call__`), without gathering the windows."""
-        rows = origins[:, None] + self.offsets
-        if self.context:
-            return self._context_targets(origins, context_volatility(self.base[rows]))
-        y = self.y[rows] if all_steps else self.y[origins]
-        if self.window:
-            base = self.base[rows[:, 0]].view(-1, *([1] * (y.ndim - 1)))
-            y = (y / base - 1.0).float()
-        return y
-
-
-def volatility_weights(samples: Samples, window: int, train_origins: np.ndarray) -> np.ndarray:
-    """Loss weight of every row: 1 / (std of the last `window` log returns of the target quantity).
-
-    Causal (a row's weight reads rows up to it); normalised to mean 1 over `train_origins`; rows
-    without two returns yet, or with a zero standard deviation, get weight 1.
-
-    Returns
-    -------
-    np.ndarray
-        (rows,) float64 weights.
-    """
-    series = pd.Series(np.log(samples.base))
-    if isinstance(samples, PanelSamples):  # each series' own returns, never across two series
-        codes = samples.series_codes
-        returns = series.groupby(codes).diff()
-        sigma = returns.groupby(codes).rolling(window, min_periods=2).std().droplevel(0).sort_index().to_numpy()
-    else:
-        returns = series.diff()
-        sigma = returns.rolling(window, min_periods=2).std().to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weights = 1.0 / sigma
-    weights[~np.isfinite(weights)] = np.nan
-    weights /= np.nanmean(weights[train_origins])
-    return np.nan_to_num(weights, nan=1.0)
-
-
-def compute_loss(
-    prediction: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor | None, weights: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Mean squared error, or the mean pinball loss over quantile levels; optionally weighted per window.
-
-    Parameters
-    ----------
-    prediction : torch.Tensor
-        (batch, ..., horizon, outputs) scaled forecasts.
-    target : torch.Tensor
-        (batch, ..., horizon) scaled targets.
-    quantiles : torch.Tensor, optional
-        (outputs,) quantile levels; None for MSE.
-    weights : torch.Tensor, optional
-        (batch,) weight of each window's loss.
-    """
-    prediction = prediction.float()
-    if quantiles is None:
-        per_point = (prediction[..., 0] - target) ** 2
-    else:
-        error = target[..., None] - prediction
-        per_point = torch.maximum(quantiles * error, (quantiles - 1.0) * error)
-    if weights is None:
-        return per_point.mean()
-    return (weights * per_point.flatten(1).mean(dim=1)).mean()
-
-
-def quantiles_of(recipe: TrainingConfig, device) -> torch.Tensor | None:
-    """The pinball loss's quantile levels as a tensor, or None for MSE."""
-    return torch.tensor(recipe.model.quantiles, device=device) if recipe.loss == "pinball" else None
+from .training_data import (
+    Split,
+    WindowBatches,
+    chronological_split,
+    data_record,
+    fit_scaler,
+    load_training_data,
+    panel_split,
+    select_rows,
+    split_dates,
+    split_ranges,
+    split_samples,
+    training_rows,
+)
+
+# Everything that lived here before the split stays importable from `lstm_forecaster.training`.
+__all__ = [
+    "BUNDLED_PANEL",
+    "CHECKPOINT_META",
+    "CHECKPOINT_STATE",
+    "FORECAST_PLOT",
+    "HEAD_INITS",
+    "HeldOutEvaluation",
+    "LOSSES",
+    "LOSS_WEIGHTINGS",
+    "METRICS",
+    "MIXED_PRECISIONS",
+    "OPTIMIZERS",
+    "PERCENT_CHANGE_PLOT",
+    "SCHEDULES",
+    "Split",
+    "TRAINING_ARGS",
+    "TrainingConfig",
+    "WindowBatches",
+    "auto_member_threads",
+    "checkpoint_dir",
+    "chronological_split",
+    "compute_loss",
+    "ensemble_step",
+    "estimate_loss",
+    "estimate_losses",
+    "evaluate_model",
+    "field_comparison",
+    "fit_baseline",
+    "fit_scaler",
+    "get_lr",
+    "init_head_at_baseline",
+    "last_step_plot",
+    "load_checkpoint",
+    "load_recipe",
+    "load_training_data",
+    "model_config_from_dict",
+    "model_extras",
+    "panel_split",
+    "quantiles_of",
+    "read_recipe_file",
+    "read_training_args",
+    "recipe_from_dict",
+    "recorded_data",
+    "save_checkpoint",
+    "seed_members",
+    "select_rows",
+    "split_samples",
+    "train",
+    "train_command",
+    "volatility_weights",
+    "write_evaluation",
+    "write_evaluation_folder",
+]
+
+
+# ----- schedule, validation loss, ensemble seeds ----------------------------------------------------
 
 
 def get_lr(step: int, total_steps: int, recipe: TrainingConfig) -> float:
@@ -678,78 +180,6 @@ def get_lr(step: int, total_steps: int, recipe: TrainingConfig) -> float:
     progress = min((step - recipe.warmup_steps) / max(total_steps - recipe.warmup_steps, 1), 1.0)
     min_lr = recipe.learning_rate * recipe.min_lr_ratio
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (recipe.learning_rate - min_lr)
-
-
-@torch.no_grad()
-def init_head_at_baseline(model: LSTMForecaster, scaled_targets: np.ndarray, center: np.ndarray | None = None) -> None:
-    """Zero the head's weights and set its biases to the training targets' mean or quantiles.
-
-    The network then starts at the constant forecast of the training split; for quantile models the
-    bias of level j > 0 is the inverse softplus of the gap between consecutive empirical quantiles
-    (the head emits the lowest level and positive increments).
-
-    Parameters
-    ----------
-    scaled_targets : np.ndarray
-        (windows, horizon) scaled targets of the training origins.
-    center : np.ndarray, optional
-        (horizon,) scaled value the median (point models: the forecast) starts at instead, the
-        other levels keeping their distance to the median; e.g. the scaled zero return.
-    """
-    config = model.config
-    bias = np.zeros((config.horizon, config.num_outputs))
-    if config.quantiles:
-        levels = np.quantile(scaled_targets, config.quantiles, axis=0).T  # (horizon, outputs)
-        if center is not None:
-            median = np.quantile(scaled_targets, 0.5, axis=0)
-            levels = levels - median[:, None] + np.asarray(center)[:, None]
-        gaps = np.maximum(np.diff(levels, axis=1), 1e-4)
-        gaps = gaps + np.log(-np.expm1(-gaps))  # inverse of softplus
-        m = config.median_index
-        if config.median_at_last:
-            # Output j < m is the gap above level j, output j > m the gap below it (see forward).
-            bias[:, :m], bias[:, m + 1 :] = gaps[:, :m], gaps[:, m:]
-        else:
-            bias[:, 0] = levels[:, 0]
-            bias[:, 1:] = gaps
-    else:
-        bias[:, 0] = scaled_targets.mean(axis=0) if center is None else center
-    for network in model.networks:  # every member of an ensemble
-        network.head.weight.zero_()
-        network.head.bias.copy_(torch.from_numpy(bias.reshape(-1)).to(network.head.bias))
-
-
-@torch.no_grad()
-def fit_baseline(model: LSTMForecaster, standardized_targets: np.ndarray) -> None:
-    """Set a `context` model's baseline from the training targets and zero its head.
-
-    The baseline is, per step, the empirical quantiles (point models: the mean) of the training
-    targets standardized by their context volatility x sqrt(step); with `median_at_last` the levels
-    are shifted so the median is 0. With the head at zero the model then forecasts exactly
-    last close x exp(sigma x sqrt(step) x baseline): training starts at the classical forecast.
-
-    Parameters
-    ----------
-    standardized_targets : np.ndarray
-        (windows, horizon) standardized targets of the training origins.
-    """
-    config = model.config
-    targets = np.asarray(standardized_targets, dtype="float64")
-    if config.quantiles:
-        levels = np.quantile(targets, config.quantiles, axis=0).T  # (horizon, outputs)
-        m = config.median_index if config.median_index is not None else 0
-        if config.median_at_last:
-            levels = levels - levels[:, m : m + 1]
-        for j in range(m + 1, levels.shape[1]):  # strictly increasing, away from the anchor level
-            levels[:, j] = np.maximum(levels[:, j], levels[:, j - 1] + 1e-4)
-        for j in range(m - 1, -1, -1):
-            levels[:, j] = np.minimum(levels[:, j], levels[:, j + 1] - 1e-4)
-    else:
-        levels = targets.mean(axis=0)[:, None]
-    for network in model.networks:  # every member of an ensemble
-        network.baseline.copy_(torch.from_numpy(levels).to(network.baseline))
-        network.head.weight.zero_()
-        network.head.bias.zero_()
 
 
 def estimate_loss(
@@ -805,66 +235,6 @@ def seed_members(model: LSTMForecaster, seed: int) -> None:
         for module in member.modules():  # in construction order: the draws of `LSTMForecaster(config)`
             if module is not member and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
-
-
-# ----- checkpoints (safetensors + JSON, never a pickle) ----------------------------------------------
-
-
-def checkpoint_dir(output_dir: Path) -> Path:
-    """Where the resumable training state of `output_dir` lives: `.NAME.checkpoint/` beside it."""
-    return output_dir.parent / f".{output_dir.name}.checkpoint"
-
-
-def save_checkpoint(folder: Path, model, optimizer, best_state, shuffle: torch.Generator, meta: dict) -> None:
-    """Write the training state atomically: tensors to safetensors, everything else to JSON."""
-    from safetensors.torch import save_file
-
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best_state.items()})
-    optim = optimizer.state_dict()
-    optim_meta = {"param_groups": optim["param_groups"], "state": {}}
-    for index, state in optim["state"].items():
-        optim_meta["state"][str(index)] = {}
-        for key, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().contiguous()
-                optim_meta["state"][str(index)][key] = "tensor"
-            else:
-                optim_meta["state"][str(index)][key] = value
-    tensors["rng.torch"] = torch.get_rng_state()
-    tensors["rng.shuffle"] = shuffle.get_state()
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, folder / f"{CHECKPOINT_STATE}.tmp")
-    (folder / f"{CHECKPOINT_META}.tmp").write_text(json.dumps({**meta, "optimizer": optim_meta}, indent=2) + "\n")
-    os.replace(folder / f"{CHECKPOINT_STATE}.tmp", folder / CHECKPOINT_STATE)
-    os.replace(folder / f"{CHECKPOINT_META}.tmp", folder / CHECKPOINT_META)
-
-
-def load_checkpoint(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Read a checkpoint written by `save_checkpoint`: (JSON meta, tensors)."""
-    from safetensors.torch import load_file
-
-    meta_path, state_path = folder / CHECKPOINT_META, folder / CHECKPOINT_STATE
-    if not meta_path.is_file() or not state_path.is_file():
-        raise ValueError(f"no checkpoint to resume from in {folder} (train without --resume first)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{meta_path} is not valid JSON: {e}") from e
-    return meta, load_file(state_path)
-
-
-def _optimizer_state(meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
-    state = {}
-    for index, entries in meta["state"].items():
-        state[int(index)] = {
-            key: tensors[f"optimizer.{index}.{key}"] if value == "tensor" else value for key, value in entries.items()
-        }
-    return {"state": state, "param_groups": meta["param_groups"]}
-
-
-def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 # ----- training -------------------------------------------------------------------------------------
@@ -1012,10 +382,10 @@ def train(
         resumed_from = None
         if resume:
             meta, tensors = load_checkpoint(state_dir)
-            _check_resumable(meta, recipe, source)
-            model.load_state_dict(_prefixed(tensors, "model."))
-            best_state = _prefixed(tensors, "best.")
-            optimizer.load_state_dict(_optimizer_state(meta["optimizer"], tensors))
+            check_resumable(meta, recipe, source)
+            model.load_state_dict(prefixed_tensors(tensors, "model."))
+            best_state = prefixed_tensors(tensors, "best.")
+            optimizer.load_state_dict(optimizer_state(meta["optimizer"], tensors))
             torch.set_rng_state(tensors["rng.torch"])
             shuffle.set_state(tensors["rng.shuffle"])
             start_epoch, step = meta["epoch"] + 1, meta["step"]
@@ -1161,7 +531,7 @@ def train(
             accelerator.wait_for_everyone()
             return output_dir
         if isinstance(split, PanelSplit):
-            frame, report, plotted = _evaluate_panel(model, df, samples, split, evaluate_split)
+            frame, report, plotted = evaluate_panel(model, df, samples, split, evaluate_split)
             raw_frame = model.backtest(
                 df,
                 samples=samples,
@@ -1193,11 +563,11 @@ def train(
         training_args = {
             "recipe": recipe.name,
             "config": recipe_file,
-            "data": _data_record(df, source, samples, split),
-            "splits": _split_ranges(df, samples, split),
-            **({"split_dates": _split_dates(split)} if isinstance(split, PanelSplit) else {}),
+            "data": data_record(df, source, samples, split),
+            "splits": split_ranges(df, samples, split),
+            **({"split_dates": split_dates(split)} if isinstance(split, PanelSplit) else {}),
             # What training saw, for the checks at predict time (guards.py).
-            PROFILE_KEY: training_profile(_training_rows(df, samples, split), config.horizon, config.target),
+            PROFILE_KEY: training_profile(training_rows(df, samples, split), config.horizon, config.target),
             "evaluated_split": evaluate_split,
             "seed": recipe.seed,
             "epochs": recipe.epochs,
@@ -1208,7 +578,7 @@ def train(
             "stopped_early": stopped_early,
             **({"baseline_val_loss": baseline_val, "kept": kept} if baseline_val is not None else {}),
             "resumed_from_epoch": resumed_from,
-            **{key: getattr(recipe, key) for key in _SETUP_KEYS},
+            **{key: getattr(recipe, key) for key in SETUP_KEYS},
             "parameters": model.num_parameters(),
             "package_version": __version__,
             "torch_version": torch.__version__,
@@ -1223,7 +593,7 @@ def train(
             "recipe_config": recipe.to_dict(),
             "history": history,
         }
-        _write_folder(output_dir, model, plotted, report, training_args, recipe)
+        write_folder(output_dir, model, plotted, report, training_args, recipe)
         accelerator.wait_for_everyone()
         return output_dir
     finally:
@@ -1282,126 +652,6 @@ def _mixed_precision(value: str, cpu: bool) -> str:
     return "no"
 
 
-def _check_resumable(meta: dict, recipe: TrainingConfig, source: dict) -> None:
-    saved = meta.get("recipe", {})
-    current = recipe.to_dict()
-    for key in current:
-        if key in ("epochs", "patience"):
-            continue
-        if saved.get(key) != current[key]:
-            raise ValueError(
-                f"cannot resume: the recipe's '{key}' differs from the checkpoint's ({saved.get(key)!r} there, "
-                f"{current[key]!r} now); only epochs and patience may change"
-            )
-    for key in ("kind", "source", "sha256", "hub_dataset", "sources"):
-        if meta.get("data", {}).get(key) != source.get(key):
-            raise ValueError(
-                f"cannot resume: the data differs from the checkpoint's ({key}: {meta.get('data', {}).get(key)!r})"
-            )
-
-
-def _range(index: pd.DatetimeIndex) -> dict[str, str]:
-    return {"start": index[0].isoformat(), "end": index[-1].isoformat()}
-
-
-def _evaluate_panel(model: LSTMForecaster, df: pd.DataFrame, samples: PanelSamples, split: PanelSplit, which: str):
-    """Backtest of a panel on the `which` split's origins, its report, and (symbol, frame, series) to plot:
-    the asset with the most points."""
-    from .panel_evaluation import evaluate_panel_backtest
-
-    config = model.config
-    frame = model.backtest(df, samples=samples, origins=split.test if which == "test" else split.validation)
-    report = evaluate_panel_backtest(frame, df, split.validation_start, config.quantiles, config.target)
-    symbol = max(report["symbols"], key=lambda s: report["assets"][s]["n_points"])
-    rows = frame[frame["symbol"] == symbol].drop(columns="symbol").reset_index(drop=True)
-    history = df.xs(symbol, level="symbol")["volume" if config.target == "volume" else "close"]
-    return frame, report, (symbol, rows, history)
-
-
-def _data_record(df: pd.DataFrame, source: dict, samples, split) -> dict:
-    """`training_args.json`'s `data`: the source and its range; for a panel, every asset's range and splits."""
-    if not isinstance(split, PanelSplit):
-        return {**source, **_range(df.index), "rows": len(df), "frequency": str(infer_step(df.index))}
-    stamps = df.index.get_level_values("timestamp")
-    assets = {}
-    for code, symbol in enumerate(samples.symbols):
-        rows = df.xs(symbol, level="symbol").index
-        assets[symbol] = {**_range(rows), "rows": len(rows), "splits": _panel_ranges(samples, split, code)}
-    dropped = sorted(set(df.index.get_level_values("symbol")) - set(samples.symbols))
-    return {
-        **source,
-        "start": stamps.min().isoformat(),
-        "end": stamps.max().isoformat(),
-        "rows": len(df),
-        "frequency": str(infer_step(samples.series[0].index)),
-        "symbols": list(samples.symbols),
-        **({"dropped_symbols": dropped} if dropped else {}),
-        "assets": assets,
-    }
-
-
-def _training_rows(df: pd.DataFrame, samples, split) -> pd.DataFrame:
-    """The training split's rows: of one series, or of every series of a panel that was trained on."""
-    if isinstance(split, PanelSplit):
-        stamps, symbols = df.index.get_level_values("timestamp"), df.index.get_level_values("symbol")
-        return df[(stamps < split.validation_start) & symbols.isin(samples.symbols)]
-    return df[df.index <= samples.index[split.train_last]]
-
-
-def _split_dates(split: PanelSplit) -> dict:
-    return {
-        "validation_start": split.validation_start.isoformat(),
-        "test_start": split.test_start.isoformat(),
-        "how": split.how,
-    }
-
-
-def _panel_ranges(samples: PanelSamples, split: PanelSplit, code: int | None = None) -> dict:
-    """Rows and origins of each split of a panel (of one series when `code` is given)."""
-    index = samples.index
-    keep = np.ones(len(index), dtype=bool) if code is None else samples.codes == code
-    bounds = {
-        "train": index < split.validation_start,
-        "validation": (index >= split.validation_start) & (index < split.test_start),
-        "test": index >= split.test_start,
-    }
-    out = {}
-    for name, origins in (("train", split.train), ("validation", split.validation), ("test", split.test)):
-        rows = index[keep & bounds[name]]
-        origins = origins[keep[origins]]
-        entry: dict[str, Any] = {"rows": len(rows), "origins": len(origins)}
-        if len(rows):
-            entry.update({"start": rows.min().isoformat(), "end": rows.max().isoformat()})
-        if len(origins):
-            stamps = index[origins]
-            entry.update({"first_origin": stamps.min().isoformat(), "last_origin": stamps.max().isoformat()})
-        out[name] = entry
-    return out
-
-
-def _split_ranges(df: pd.DataFrame, samples: Samples | PanelSamples, split: Split | PanelSplit) -> dict:
-    if isinstance(split, PanelSplit):
-        return _panel_ranges(samples, split)
-    index = samples.index
-    train_end = index[split.train_last]
-    validation_end = index[split.validation_last]
-    rows = {
-        "train": df.index[df.index <= train_end],
-        "validation": df.index[(df.index > train_end) & (df.index <= validation_end)],
-        "test": df.index[df.index > validation_end],
-    }
-    out = {}
-    for name, origins in (("train", split.train), ("validation", split.validation), ("test", split.test)):
-        out[name] = {
-            **_range(rows[name]),
-            "rows": len(rows[name]),
-            "origins": len(origins),
-            "first_origin": index[origins[0]].isoformat(),
-            "last_origin": index[origins[-1]].isoformat(),
-        }
-    return out
-
-
 def _describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
@@ -1415,72 +665,6 @@ def _version(package: str) -> str | None:
         return version(package)
     except PackageNotFoundError:
         return None
-
-
-# ----- the model folder -----------------------------------------------------------------------------
-
-
-def _units(target: str) -> str:
-    return "volume" if target == "volume" else "price"
-
-
-def write_evaluation(
-    folder: Path, frame: pd.DataFrame, history: pd.Series, report: dict, title: str, target: str
-) -> None:
-    """Write `metrics.json`, `forecast.png`, `percent_change.png` and, for several steps, the forecast
-    plot of the farthest step (`forecast_step{H}.png`) into an existing folder."""
-    from .evaluation import plot_forecast, plot_percent_change
-
-    (folder / METRICS).write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
-    plot_forecast(
-        frame,
-        history,
-        folder / FORECAST_PLOT,
-        title=f"{title}: forecast vs actual ({report['split']} split)",
-        units=_units(target),
-    )
-    plot_percent_change(frame, folder / PERCENT_CHANGE_PLOT, step=1, units=_units(target))
-    last = int(frame["step"].max())
-    if last > 1:  # the farthest step too: multi-step models are shown at steps 1 and H
-        plot_forecast(
-            frame,
-            history,
-            folder / last_step_plot(last),
-            step=last,
-            title=f"{title}: forecast vs actual {last} steps ahead ({report['split']} split)",
-            units=_units(target),
-        )
-
-
-def last_step_plot(horizon: int) -> str:
-    """File name of the forecast plot at the farthest step of a multi-step model."""
-    return f"forecast_step{horizon}.png"
-
-
-def _write_folder(output_dir: Path, model, plotted, report, training_args, recipe: TrainingConfig) -> None:
-    """Write the model folder; `plotted` is (symbol or None, backtest frame, real series) of the plots."""
-    symbol, frame, history = plotted
-    title = recipe.name if symbol is None else f"{recipe.name}, {symbol}"
-    with staged_folder(output_dir) as tmp:
-        model.save_pretrained(tmp)
-        (tmp / TRAINING_ARGS).write_text(json.dumps(training_args, indent=2, allow_nan=False) + "\n")
-        write_evaluation(tmp, frame, history, report, title, recipe.model.target)
-        (tmp / "README.md").write_text(_model_card(model, training_args, report), encoding="utf-8")
-
-
-def _model_card(model: LSTMForecaster, training_args: dict, report: dict) -> str:
-    from .card import render_model_card
-
-    parts = {
-        "config": model.config,
-        "training_args": training_args,
-        "metrics": report,
-        "plots": sorted(  # the order render_model_card finds them in a folder
-            [FORECAST_PLOT, PERCENT_CHANGE_PLOT]
-            + ([last_step_plot(model.config.horizon)] if model.config.horizon > 1 else [])
-        ),
-    }
-    return render_model_card(parts)
 
 
 # ----- the command line -----------------------------------------------------------------------------
@@ -1520,192 +704,3 @@ def train_command(args: argparse.Namespace) -> int:
     if push_to:
         print(hub.describe_push(hub.push_folder(folder, repo_id=push_to, tag=args.tag, private=args.private)))
     return 0
-
-
-# ----- evaluating a saved model ---------------------------------------------------------------------
-
-
-def read_training_args(model_id: str | Path, revision: str | None = None) -> dict:
-    """`training_args.json` of a model folder or Hub repo."""
-    path = Path(model_id) / TRAINING_ARGS
-    if Path(model_id).is_dir():
-        if not path.is_file():
-            raise ValueError(
-                f"{model_id} has no {TRAINING_ARGS}: evaluate needs the splits recorded by `lstm-forecaster train`"
-            )
-    else:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError
-
-        try:
-            path = Path(hf_hub_download(str(model_id), TRAINING_ARGS, revision=revision))
-        except EntryNotFoundError as e:
-            raise ValueError(
-                f"{model_id} has no {TRAINING_ARGS}: evaluate needs the splits recorded by `lstm-forecaster train`"
-            ) from e
-    try:
-        args = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from e
-    if not isinstance(args, dict) or not isinstance(args.get("splits"), dict) or "test" not in args["splits"]:
-        raise ValueError(f"{TRAINING_ARGS} of {model_id} records no test split (key 'splits.test')")
-    return args
-
-
-def recorded_data(training_args: dict, data=None, data_revision: str | None = None) -> pd.DataFrame:
-    """The data to evaluate on: `data` if given, else the data recorded in `training_args.json`.
-
-    Prints a warning on stderr when the recorded file's sha256 no longer matches.
-    """
-    if data is not None:
-        return load_ohlcv(data, revision=data_revision)
-    recorded = training_args.get("data") or {}
-    kind, source = recorded.get("kind"), recorded.get("source")
-    if kind == "sample":
-        return load_ohlcv(sample_path())
-    if kind == "panel":
-        return load_ohlcv(panel_path())
-    if kind == "files" and source:
-        _warn_changed(recorded.get("sources") or [])
-        return load_ohlcv(source)
-    if kind == "hub":
-        hub = recorded.get("hub_dataset") or {}
-        return load_ohlcv(source, revision=hub.get("revision"), split=hub.get("split") or "train")
-    if kind == "file" and source:
-        path = Path(source)
-        if not path.is_file():
-            raise ValueError(f"the model was trained on {source}, which is not here; pass --data")
-        if recorded.get("sha256") and file_sha256(path) != recorded["sha256"]:
-            print(
-                f"warning: {source} changed since training (sha256 differs); evaluating on it as it is now",
-                file=sys.stderr,
-            )
-        return load_ohlcv(path)
-    raise ValueError("the model's training data was not recorded as a file or Hub dataset; pass --data")
-
-
-def _warn_changed(sources: list[dict]) -> None:
-    for record in sources:
-        path = Path(str(record.get("source")))
-        if record.get("sha256") and path.is_file() and file_sha256(path) != record["sha256"]:
-            print(
-                f"warning: {path} changed since training (sha256 differs); evaluating on it as it is now",
-                file=sys.stderr,
-            )
-
-
-@dataclass
-class HeldOutEvaluation:
-    """What `evaluate_model` measured: the report, the backtest frame, the real series and the model.
-
-    For a panel model, `frame` and `history` are those of the asset the plots show (the one with the
-    most test points); the report covers every asset.
-    """
-
-    report: dict
-    frame: pd.DataFrame
-    history: pd.Series
-    model: LSTMForecaster
-
-
-def evaluate_model(
-    model_id: str | Path, revision: str | None = None, data=None, data_revision: str | None = None
-) -> HeldOutEvaluation:
-    """Recompute the held-out metrics of a trained model on the test split recorded at training.
-
-    Every origin from the recorded first test origin to the end of the data is scored (with the
-    training data, exactly the points of `metrics.json`; with newer data, the newer points too).
-
-    Returns
-    -------
-    HeldOutEvaluation
-        The `evaluate_backtest` report (with `split: "test"`), the backtest frame, the real series
-        and the loaded model.
-    """
-    from .evaluation import evaluate_backtest
-    from .hub import load_model
-
-    model = load_model(model_id, revision=revision)
-    training_args = read_training_args(model_id, revision)
-    recipe = training_args.get("recipe_config") or {}
-    df = select_rows(recorded_data(training_args, data, data_revision), recipe.get("start"), recipe.get("end"))
-    dates = training_args.get("split_dates")
-    if isinstance(dates, dict):
-        if not is_panel(df):
-            raise ValueError(
-                f"{model_id} was trained on a panel (several series cut at {dates.get('test_start')}); "
-                "pass a panel as --data: several files, a folder, a glob or a table with a symbol column"
-            )
-        samples = model.samples(df)
-        split = date_split(samples, dates["validation_start"], dates["test_start"], how=dates.get("how", "dates"))
-        full, report, (_, frame, history) = _evaluate_panel(model, df, samples, split, "test")
-        raw = model.backtest(df, samples=samples, origins=split.test, calibrate=False)
-        report = {"split": "test", **report, **model_extras(model, full, raw, training_args.get("kept"))}
-        report.update(field_comparison(model, full, df, split, report))
-        return HeldOutEvaluation(report, frame, history, model)
-    splits = training_args["splits"]
-    try:
-        first_origin = pd.Timestamp(splits["test"]["first_origin"])
-        train_end = pd.Timestamp(splits["train"]["end"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{TRAINING_ARGS} of {model_id} has no readable test start or train end: {e}") from e
-    if df.index[-1] <= first_origin:
-        raise ValueError(
-            f"the data ends at {df.index[-1]}, before the recorded test split starts ({first_origin}); pass newer data"
-        )
-    if df.index[0] > train_end:
-        raise ValueError(
-            f"the data starts at {df.index[0]}, after the training split ended ({train_end}); the baselines need the training rows"
-        )
-    frame = model.backtest(df, start=first_origin)
-    if frame.empty:
-        raise ValueError(f"no complete test forecast from {first_origin} in the data (ends {df.index[-1]})")
-    history = df["volume" if model.config.target == "volume" else "close"]
-    report = {"split": "test", **evaluate_backtest(frame, history, train_end, model.config.quantiles)}
-    raw = model.backtest(df, start=first_origin, calibrate=False)
-    report.update(model_extras(model, frame, raw, training_args.get("kept")))
-    report.update(field_comparison(model, frame, df, train_end, report))
-    return HeldOutEvaluation(report, frame, history, model)
-
-
-def model_extras(model: LSTMForecaster, frame: pd.DataFrame, raw_frame: pd.DataFrame, kept: str | None) -> dict:
-    """What `metrics.json` adds for scale-free and calibrated models: `kept` (`baseline` or `trained`,
-    for `context` scaling) and `calibration` (coverage and pinball per step before and after)."""
-    from .calibration import calibration_report
-
-    out: dict[str, Any] = {} if kept is None else {"kept": kept}
-    if model.config.calibrates:
-        out["calibration"] = calibration_report(raw_frame, frame, model.config)
-    return out
-
-
-def field_comparison(
-    model: LSTMForecaster, frame: pd.DataFrame, df: pd.DataFrame, train_end: PanelSplit | pd.Timestamp, report: dict
-) -> dict:
-    """`metrics.json`'s comparison of the evaluated split with the field's baselines (naive, constant
-    quantile, EWMA(0.94), GARCH(1,1)-t), each fitted on the training rows only: `backtest.held_out_comparison`.
-
-    `train_end` is the last training timestamp, or a panel's split (its training rows: those before
-    `validation_start`, in every asset); of a panel, the assets `report` scored are compared.
-    """
-    from .backtest import held_out_comparison
-
-    if isinstance(train_end, PanelSplit):  # the latest row before validation_start, of any asset
-        stamps = df.index.get_level_values("timestamp")
-        before = stamps[stamps < train_end.validation_start]
-        if before.empty:
-            return {
-                "comparison_skipped": f"no training row before {train_end.validation_start} to fit the baselines on"
-            }
-        train_end = before.max()
-    return held_out_comparison(model.config, frame, df, train_end, symbols=report.get("symbols"))
-
-
-def write_evaluation_folder(output: str | Path, frame, history, report: dict, title: str, target: str) -> Path:
-    """Write `metrics.json` and the plots into `output` (created if needed), all or nothing."""
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise ValueError(f"--output {output} is a file; give a folder name")
-    with staged_folder(output, merge=True) as tmp:
-        write_evaluation(tmp, frame, history, report, title, target)
-    return output
