@@ -213,7 +213,8 @@ def _run(args: argparse.Namespace) -> int:
 def evaluate_command(args: argparse.Namespace) -> int:
     """Held-out metrics of a model beside the naive baselines; plots with --output."""
     from .evaluation import metrics_table
-    from .training import evaluate_model, write_evaluation_folder
+    from .held_out import evaluate_model
+    from .model_folder import write_evaluation_folder
 
     result = evaluate_model(args.model, revision=args.revision, data=args.data)
     print(metrics_table(result.report), end="")
@@ -249,7 +250,8 @@ def backtest_command(args: argparse.Namespace) -> int:
     model = load_model(args.model, revision=args.revision)
     recipe = None
     if args.refit_every is not None:
-        from .training import load_recipe, read_training_args, recipe_from_dict
+        from .model_folder import read_training_args
+        from .recipe import load_recipe, recipe_from_dict
 
         if args.config:
             recipe = load_recipe(args.config)

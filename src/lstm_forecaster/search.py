@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .configuration import LSTMForecasterConfig
-from .training import TrainingConfig, read_recipe_file, recipe_from_dict
+from .recipe import TrainingConfig, read_recipe_file, recipe_from_dict
 
 SEARCH_KEY = "search"
 # Never searched: they change the data, the splits or the objective, or only add noise.

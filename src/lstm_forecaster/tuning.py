@@ -53,9 +53,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .model_folder import METRICS, TRAINING_ARGS
 from .panel import is_panel
+from .recipe import TrainingConfig
 from .search import Parameter, apply, base_values, load_search_recipe
-from .training import METRICS, TRAINING_ARGS, TrainingConfig, load_training_data, train
+from .training import train
+from .training_data import load_training_data
 
 STORAGE_NAME = "study.db"
 BEST_RECIPE = "best.yaml"
@@ -127,7 +130,7 @@ def ewma_pinball(recipe: TrainingConfig, df: pd.DataFrame, split_name: str = "va
     from .baselines import baseline_quantiles
     from .data import Samples
     from .metrics import pinball_loss
-    from .training import chronological_split
+    from .training_data import chronological_split
 
     if split_name not in ("validation", "test"):
         raise ValueError(f"split_name must be 'validation' or 'test'. Got {split_name!r}.")
@@ -162,7 +165,7 @@ def validation_window(recipe: TrainingConfig, df: pd.DataFrame) -> tuple[str, st
     None for a panel (each asset has its own points; the cuts are the recipe's dates).
     """
     from .data import Samples
-    from .training import chronological_split
+    from .training_data import chronological_split
 
     if is_panel(df):
         return None

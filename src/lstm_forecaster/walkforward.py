@@ -53,7 +53,7 @@ def refit_recipe(recipe: Any, rows: int, horizon: int) -> Any:
     Recipes cut by dates (``validation_start``/``test_start``, where a recipe has them) fall back to
     fractions: fixed dates cannot move with the refit date.
     """
-    from .training import recipe_from_dict
+    from .recipe import recipe_from_dict
 
     values = recipe.to_dict()
     tf, vf = float(values["train_fraction"]), float(values["validation_fraction"])
@@ -108,7 +108,7 @@ def walk_forward(
 
     from tqdm.auto import tqdm
 
-    from .training import load_recipe
+    from .recipe import load_recipe
 
     if isinstance(recipe, (str, Path)):
         recipe = load_recipe(recipe)
