@@ -24,6 +24,11 @@ Examples
 
     from lstm_forecaster.training import load_recipe, train
     folder = train(load_recipe("configs/default.yaml"), "runs/default")
+
+Where the parts live: the recipe in `recipe`, data and splits in `training_data`, the loss and the
+head's first weights in `objective`, checkpoints in `checkpoint`, the model folder in
+`model_folder`, re-evaluating a saved model in `held_out`. Their names are re-exported here
+(`__all__`), so `from lstm_forecaster.training import ...` works as before.
 """
 
 from __future__ import annotations
