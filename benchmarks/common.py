@@ -138,6 +138,19 @@ def run_worker(args: list[str], timeout: float, log: Path) -> dict:
     return json.loads(lines[-1])
 
 
+def network_record(config, batch: int) -> dict:
+    """The network a benchmark timed, for its JSON: the ensemble, cell, sizes, head, window and batch."""
+    return {
+        "ensemble": config.ensemble,
+        "cell": config.cell,
+        "hidden_sizes": config.hidden_sizes,
+        "head": config.head,
+        "context_length": config.context_length,
+        "features": len(config.features),
+        "batch": batch,
+    }
+
+
 def write_json(path: Path, payload: dict) -> None:
     """Write `payload` as indented JSON, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)

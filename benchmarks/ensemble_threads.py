@@ -34,7 +34,7 @@ import common
 import torch
 
 from lstm_forecaster.modeling import LSTMForecaster
-from lstm_forecaster.training import compute_loss, load_recipe
+from lstm_forecaster.training import compute_loss, ensemble_step, load_recipe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import command_line, machine  # noqa: E402
@@ -52,15 +52,9 @@ def sequential_step(model: LSTMForecaster, x, y, quantiles) -> torch.Tensor:
 
 
 def threaded_step(model: LSTMForecaster, x, y, quantiles, pool: ThreadPoolExecutor) -> torch.Tensor:
-    """The same step with member k's forward, loss and backward in a thread of `pool`."""
-
-    def member_step(member: LSTMForecaster) -> torch.Tensor:
-        loss = compute_loss(member(x), y, quantiles)
-        loss.backward()
-        return loss.detach()
-
+    """The same step as `train` runs it with member threads: `training.ensemble_step` on `pool`."""
     model.zero_grad(set_to_none=True)
-    return torch.stack(list(pool.map(member_step, model.members))).sum()
+    return ensemble_step(model, x, y, quantiles, None, False, pool)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,15 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command_line(),
         "machine": machine(),
         "workers": args.workers,
-        "network": {
-            "ensemble": config.ensemble,
-            "cell": config.cell,
-            "hidden_sizes": config.hidden_sizes,
-            "head": config.head,
-            "context_length": config.context_length,
-            "features": len(config.features),
-            "batch": recipe.batch_size,
-        },
+        "network": common.network_record(config, recipe.batch_size),
         "repeats": args.repeats,
         "steps_per_repeat": args.steps,
         "wall_ms_per_step": wall,
