@@ -433,11 +433,7 @@ def backtest(
     -------
     BacktestResult
     """
-    if strategy is not None and strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; accepted: {', '.join(STRATEGIES)}.")
-    names = list(baselines)
-    if "naive" not in names or "ewma" not in names:
-        raise ValueError(f"the baselines must include 'naive' and 'ewma' (the references); got {names}.")
+    names = _check_rule(strategy, baselines)  # before any refit is trained
     parts = series_of(df)
     start_ts, end_ts = _check_period(parts, start, end)
     if refit_every is None:
@@ -470,9 +466,7 @@ def score_backtest(
     strategy: ``frame, blocks, refits, levels = walk_forward(...)``, then ``score_backtest(frame, df,
     levels, blocks, refits, refit_every, strategy=...)`` per rule.
     """
-    if strategy is not None and strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; accepted: {', '.join(STRATEGIES)}.")
-    names, levels = list(baselines), [float(q) for q in levels]
+    names, levels = _check_rule(strategy, baselines), [float(q) for q in levels]
     parts = series_of(df)
     frame = frame.copy()
     if "symbol" not in frame.columns:
@@ -509,6 +503,16 @@ def score_backtest(
             }
     _finite(report)
     return result
+
+
+def _check_rule(strategy: str | None, baselines: Sequence[str]) -> list[str]:
+    """The baselines' names, once the strategy is known and the references are among them."""
+    if strategy is not None and strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; accepted: {', '.join(STRATEGIES)}.")
+    names = list(baselines)
+    if "naive" not in names or "ewma" not in names:
+        raise ValueError(f"the baselines must include 'naive' and 'ewma' (the references); got {names}.")
+    return names
 
 
 def _finite(report: dict[str, Any]) -> None:
